@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-stamp
 NB_BUILD := build/notebooks
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-unit test-notebooks test-browser demo bench strip clean
+.PHONY: setup browser-deps lab test test-unit test-notebooks test-browser demo bench strip clean
 
 setup: $(STAMP)
 
@@ -18,13 +18,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
+# Debian's Chromium for the real-browser tests (never a browser download); needs root or sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
 # JupyterLab on notebooks/, on 127.0.0.1 only. Runs with the shipped results: no download needed.
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 # Unit tests, then every notebook parameterised into build/ by papermill (fast mode) and executed by nbval.
-test: setup
+test: setup browser-deps
 	$(PY) -m labkit.notebooks prepare --mode fast --out $(NB_BUILD)
 	$(PY) -m pytest tests $(NB_BUILD) --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -35,7 +41,7 @@ test-notebooks: setup
 	$(PY) -m labkit.notebooks prepare --mode fast --out $(NB_BUILD)
 	$(PY) -m pytest $(NB_BUILD) --nbval-lax --nbval-current-env $(PYTEST_ARGS)
 
-test-browser: setup
+test-browser: setup browser-deps
 	$(PY) -m pytest tests -m browser $(PYTEST_ARGS)
 
 bench: setup

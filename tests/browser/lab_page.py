@@ -1,0 +1,103 @@
+"""Driving one JupyterLab notebook page: open, run all, read errors, move a slider, screenshot.
+
+Widgets the tests drive carry CSS classes set by labkit's explorers: ``labkit-m-slider`` (the margin slider),
+``labkit-readout`` (the numeric readout) and ``labkit-figure`` (the Output holding the plotly figure).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+# Console messages that are the browser's, not the lab's (the machine has no network, no GPU).
+BENIGN_CONSOLE = ("favicon", "net::ERR_", "Failed to load resource", "WebGL", "GPU stall")
+
+
+def open_notebook(browser, url: str, token: str, name: str, viewport=(1400, 1000)):
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
+    page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    return page, console
+
+
+def run_all(page, timeout_s: float = 240) -> float:
+    """Run > Run All Cells, then wait until no cell is queued or running; returns the seconds it took."""
+    t0 = time.monotonic()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
+            const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
+            return prompts.length > 0 && prompts.every(t => /\\[\\d+\\]/.test(t))
+                   && ind && ind.dataset.status === 'idle';
+        }""",
+        timeout=timeout_s * 1000,
+        polling=500,
+    )
+    return time.monotonic() - t0
+
+
+def error_outputs(page) -> list[str]:
+    """Texts of error outputs (tracebacks) in the notebook."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+                 .map(e => e.textContent).filter(t => /Traceback|Error/.test(t))"""
+    )
+
+
+def real_console_errors(console: list[str]) -> list[str]:
+    return [m for m in console if not any(b in m for b in BENIGN_CONSOLE)]
+
+
+def widget_text(page, css_class: str) -> str:
+    loc = page.locator(f".{css_class}").first
+    return loc.inner_text()
+
+
+def figure_signature(page, css_class: str = "labkit-figure") -> str:
+    """A string that changes when the plotly figure in the labelled Output is redrawn with other data."""
+    return page.evaluate(
+        f"""() => {{
+            const fig = document.querySelector('.{css_class} .js-plotly-plot');
+            if (!fig) return '';
+            const data = (fig.data || []).map(t => JSON.stringify([t.x, t.y, t.r, t.theta]).slice(0, 4000));
+            return data.join('|') + [...fig.querySelectorAll('path')].slice(0, 50).map(p => p.getAttribute('d')).join('');
+        }}"""
+    )
+
+
+def press_slider(page, slider_class: str, key: str = "ArrowRight", presses: int = 1) -> None:
+    handle = page.locator(f".{slider_class} .noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    for _ in range(presses):
+        handle.press(key)
+
+
+def wait_for_change(page, read, before: str, timeout_s: float = 1.0) -> tuple[str, float]:
+    """Poll ``read()`` until it differs from ``before``; returns (new value, seconds taken)."""
+    t0 = time.monotonic()
+    while True:
+        now = read()
+        if now != before:
+            return now, time.monotonic() - t0
+        if time.monotonic() - t0 > timeout_s:
+            return now, time.monotonic() - t0
+        page.wait_for_timeout(25)
+
+
+def shutdown_kernels(url: str, token: str) -> None:
+    """Delete every session of the server so kernels do not pile up between tests."""
+    req = urllib.request.Request(f"{url}/api/sessions?token={token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        sessions = json.load(resp)
+    for s in sessions:
+        urllib.request.urlopen(
+            urllib.request.Request(f"{url}/api/sessions/{s['id']}?token={token}", method="DELETE"), timeout=10
+        )

@@ -1,0 +1,58 @@
+"""Every notebook, opened in JupyterLab in a real Chromium, runs all its cells in fast mode with no error output
+and no browser console error; the margin sliders of notebooks 01 and 03 move their figure and readout.
+Screenshots land in artifacts/browser/ for a person to look at."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.notebooks import notebook_paths
+from tests.browser import lab_page
+
+NOTEBOOKS = [p.name for p in notebook_paths()]
+SLIDER_NOTEBOOKS = [n for n in NOTEBOOKS if n.startswith(("01_", "03_"))]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_clean_in_the_browser(browser, lab, artifacts, name):
+    url, token, _ = lab
+    page, console = lab_page.open_notebook(browser, url, token, name)
+    try:
+        took = lab_page.run_all(page)
+        page.screenshot(path=str(artifacts / f"{name[:-6]}.png"), full_page=False)
+        assert lab_page.error_outputs(page) == []
+        assert lab_page.real_console_errors(console) == []
+        print(f"{name}: all cells ran in {took:.1f} s in the browser")
+    finally:
+        page.close()
+        lab_page.shutdown_kernels(url, token)
+
+
+@pytest.mark.parametrize("name", SLIDER_NOTEBOOKS)
+def test_margin_slider_moves_figure_and_readout(browser, lab, artifacts, name):
+    url, token, _ = lab
+    page, console = lab_page.open_notebook(browser, url, token, name)
+    try:
+        lab_page.run_all(page)
+        slider = page.locator(".labkit-m-slider").first
+        slider.scroll_into_view_if_needed()
+        readout_before = lab_page.widget_text(page, "labkit-readout")
+        figure_before = lab_page.figure_signature(page)
+        assert figure_before, "no plotly figure found inside the .labkit-figure output"
+        page.screenshot(path=str(artifacts / f"{name[:-6]}-slider-before.png"))
+        lab_page.press_slider(page, "labkit-m-slider", "ArrowRight", presses=2)
+        readout_after, took = lab_page.wait_for_change(
+            page, lambda: lab_page.widget_text(page, "labkit-readout"), readout_before, timeout_s=1.0
+        )
+        assert readout_after != readout_before, f"readout did not change within 1 s: {readout_before!r}"
+        assert took <= 1.0
+        figure_after, _ = lab_page.wait_for_change(
+            page, lambda: lab_page.figure_signature(page), figure_before, timeout_s=2.0
+        )
+        assert figure_after != figure_before, "the figure did not change when the margin slider moved"
+        page.screenshot(path=str(artifacts / f"{name[:-6]}-slider-after.png"))
+        assert lab_page.real_console_errors(console) == []
+        print(f"{name}: readout followed the slider in {took:.2f} s")
+    finally:
+        page.close()
+        lab_page.shutdown_kernels(url, token)
