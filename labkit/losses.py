@@ -272,9 +272,10 @@ def sphereface_psi(theta: Tensor, m: int) -> Tensor:
     """
     m = _check_int_margin(m)
     tol = 1e-6
-    if theta.numel() and (float(theta.min()) < -tol or float(theta.max()) > math.pi + tol):
+    lo, hi = (float(theta.detach().min()), float(theta.detach().max())) if theta.numel() else (0.0, 0.0)
+    if lo < -tol or hi > math.pi + tol:
         raise ValueError(
-            f"psi is defined for theta in [0, pi]; got values in [{float(theta.min()):.6g}, {float(theta.max()):.6g}]"
+            f"psi is defined for theta in [0, pi]; got values in [{lo:.6g}, {hi:.6g}]"
             " (pass the angle, e.g. torch.arccos(cos.clamp(-1, 1)))"
         )
     with torch.no_grad():
