@@ -116,7 +116,7 @@ def _check_scale(s: float, num_classes: int, p_w: float, strict: bool) -> None:
         )
         if strict:
             raise ValueError(msg)
-        warnings.warn(msg, ScaleBoundWarning, stacklevel=3)
+        warnings.warn(msg, ScaleBoundWarning, stacklevel=_caller_stacklevel())
 
 
 def _margin_bound_message(m: float, num_classes: int, feat_dim: int, value: float, regime: str, unit: str) -> str:
@@ -131,7 +131,18 @@ def _margin_bound_message(m: float, num_classes: int, feat_dim: int, value: floa
 def _warn_or_raise_margin(msg: str, strict: bool) -> None:
     if strict:
         raise ValueError(msg)
-    warnings.warn(msg, MarginBoundWarning, stacklevel=4)
+    warnings.warn(msg, MarginBoundWarning, stacklevel=_caller_stacklevel())
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel that makes a warning point at the first frame outside this module (the user's call)."""
+    import sys
+
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        level += 1
+        frame = frame.f_back
+    return level
 
 
 def _rows(batch: int, device: torch.device) -> Tensor:

@@ -235,13 +235,13 @@ def test_arcface_matches_naive_and_is_continuous_at_switch():
     exp_bad[torch.arange(20), y] -= 10.0 * (1 - math.cos(0.3))
     torch.testing.assert_close(ours[bad], exp_bad[bad])
     # continuity across the switch, for 1-D features in a 2-D plane
-    h2 = L.ArcFaceHead(2, 2, s=1.0, m=0.3).double()
+    h2 = L.ArcFaceHead(2, 2, s=2.0, m=0.3).double()
     w2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     th = math.pi - 0.3
     angles = torch.tensor([th - 1e-7, th + 1e-7], dtype=torch.float64)
     xs = torch.stack([torch.cos(angles), torch.sin(angles)], 1)
     t = _call(h2, w2, xs, torch.tensor([0, 0]))[:, 0]
-    assert abs(float(t[0] - t[1])) < 1e-5 and abs(float(t[0]) + 1) < 1e-5
+    assert abs(float(t[0] - t[1])) < 1e-5 and abs(float(t[0]) + 2.0) < 1e-5
 
 
 def test_sphereface_matches_formula_with_arccos_psi():
