@@ -292,7 +292,7 @@ def get_lfw(
 MANUAL_SOURCES: dict[str, str] = {
     "casia": (
         "CASIA-WebFace cannot be downloaded automatically (licence form; Baidu-pan / Google-drive mirrors).\n"
-        "  Option A, InsightFace packed copy (112x112, ArcFace-aligned, 10,572 ids, 490,623 images): get\n"
+        "  Option A, InsightFace packed copy (112x112, ArcFace-aligned, ~10K ids, ~0.5M images): get\n"
         "    `faces_webface_112x112.zip` from the InsightFace dataset zoo\n"
         "    (https://github.com/deepinsight/insightface/tree/master/recognition/_datasets_), unzip it and put\n"
         "    train.rec and train.idx at   {root}/casia_webface/faces_webface_112x112/train.rec (and .idx).\n"
