@@ -129,3 +129,14 @@ def test_lfw_pairs_dataset_returns_paper_sized_tensors(data_dir):
     a, b, same = ds[0]
     assert len(ds) == 1000 and a.shape == b.shape == (3, 112, 96) and same is True
     assert float(a.min()) >= -1.0 and float(a.max()) < 1.0
+
+
+def test_lfw_people_toy_subset_and_view1_split(data_dir):
+    root = data_dir("lfw").parent
+    from labkit.data.lfw import LFWPeople
+
+    toy = LFWPeople(root, variant="aligned", min_images=60)
+    assert len(toy.classes) == 8 and len(toy) == 530 + 236 + 144 + 121 + 109 + 77 + 71 + 60
+    assert toy[0][0].shape == (3, 112, 96)
+    test = LFWPeople(root, split="devtest", variant="deepfunneled")
+    assert (len(test.classes), len(test)) == (1711, 3708)

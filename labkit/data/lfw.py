@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from labkit import config
+from labkit.data.folders import IdentityFolderDataset
 from labkit.data.images import CorruptImageError, load_image, to_tensor
 
 PROTOCOL_FILES = ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt", "peopleDevTrain.txt", "peopleDevTest.txt", "lfw-names.txt")
@@ -303,9 +304,41 @@ class LFWPairs(Dataset):
         return self.transform(load_image(a)), self.transform(load_image(b)), self.pairs[index].same
 
 
+class LFWPeople(IdentityFolderDataset):
+    """LFW identities as a classification Dataset (``(image, label)``), torchvision-style.
+
+    ``split``: ``"all"`` (every identity), ``"devtrain"``/``"devtest"`` (View 1 people files); ``min_images`` keeps
+    identities with at least that many images (e.g. 60 -> the 8 people of the toy experiment); ``variant`` as for
+    :func:`lfw_paths`; ``download=True`` runs :func:`labkit.data.download.get_lfw` first.
+    """
+
+    SPLITS = {"devtrain": "peopleDevTrain.txt", "devtest": "peopleDevTest.txt"}
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        split: str = "all",
+        variant: str = "aligned",
+        transform: Callable[[np.ndarray], torch.Tensor] | None = None,
+        download: bool = False,
+        min_images: int = 1,
+    ) -> None:
+        if split != "all" and split not in self.SPLITS:
+            raise ValueError(f"split must be 'all' or one of {sorted(self.SPLITS)}, got {split!r}")
+        base = Path(root) if root else config.data_root()
+        if download:
+            from labkit.data.download import get_lfw
+
+            get_lfw(base)
+        names = None if split == "all" else list(read_people(protocol_path(self.SPLITS[split], base)))
+        super().__init__(lfw_paths(base, variant), transform=transform, names=names, min_images=min_images)
+        self.split = split
+
+
 __all__ = [
     "CorruptImageError",
     "LFWPairs",
+    "LFWPeople",
     "Pair",
     "ProtocolFormatError",
     "fold_indices",
