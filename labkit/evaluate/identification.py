@@ -95,13 +95,29 @@ def distractor_search(
             sims = p @ _chunk_tensor(distractors, start, stop, device).T  # (P, chunk)
             best = torch.maximum(best, sims.max(dim=1).values)
             if impostor_topk:
-                # the global top-k is contained in the union of the per-probe top-k lists
-                k_row = min(impostor_topk, sims.shape[1])
-                cand = torch.cat([top, sims.topk(k_row, dim=1).values.reshape(-1)])
-                top = cand.topk(min(impostor_topk, cand.numel())).values
+                top = _merge_top(top, sims, impostor_topk)
             start = stop
         out[c] = best.cpu().numpy()
     return out, top.cpu().numpy().astype(np.float64)
+
+
+def _merge_top(top: torch.Tensor, sims: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k`` highest values of ``top`` and ``sims`` together, without sorting all of ``sims``.
+
+    A lower bound ``floor`` on the k-th highest value is found cheaply first, and only values ``>= floor`` are
+    sorted: the current k-th kept value when ``k`` are kept, and the k-th highest of the maxima of ``k`` disjoint
+    column blocks of ``sims`` (those maxima are ``k`` distinct entries, so the k-th highest entry is at least as
+    large as the k-th highest of them).
+    """
+    floor = top[-1] if top.numel() >= k else torch.tensor(-math.inf, device=sims.device)
+    rows, cols = sims.shape
+    blocks = -(-k // rows)  # ceil(k / rows) blocks per row give >= k block maxima
+    if cols >= blocks:
+        width = cols // blocks
+        maxima = sims[:, : blocks * width].reshape(rows, blocks, width).amax(dim=2).reshape(-1)
+        floor = torch.maximum(floor, maxima.topk(k).values[-1])
+    cand = torch.cat([top, sims[sims >= floor]])
+    return cand.topk(min(k, cand.numel())).values
 
 
 def _faiss_search(
