@@ -86,12 +86,12 @@ def build_variants(feat_dim: int, num_classes: int) -> dict[str, tuple[Callable[
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes and few rounds (smoke test)")
-    ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 9, quick 3)")
+    ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 15, quick 10)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
     batch, feat_dim, num_classes = (64, 64, 1000) if args.quick else (512, 512, 10572)
-    rounds = args.rounds or (3 if args.quick else 9)
+    rounds = args.rounds or (10 if args.quick else 15)
     warmup = 1 if args.quick else 2
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -459,7 +459,6 @@ class ArcFaceHead(NormFaceHead):
             msg = _margin_bound_message(m, num_classes, feat_dim, angle, bound.regime, " rad (angle form)")
             _warn_or_raise_margin(msg, strict)
         self.m = float(m)
-        self._cos_m, self._sin_m = math.cos(m), math.sin(m)
 
     def forward(self, features: Tensor, labels: Tensor | None = None) -> Tensor:
         self._check(features, labels)
@@ -470,10 +469,11 @@ class ArcFaceHead(NormFaceHead):
             # cos(theta_y) recomputed from the B target weight rows only (a gather from ``logits`` would keep
             # ``logits`` alive for its backward and forbid the in-place update below).
             c = _target_cosine(features.to(logits.dtype), self.weight.to(logits.dtype), labels).clamp(-1.0, 1.0)
+            cos_m, sin_m = math.cos(self.m), math.sin(self.m)  # read self.m each call: it may be changed
             sin = torch.sqrt((1.0 - c * c).clamp_min(1e-12))
-            shifted = c * self._cos_m - sin * self._sin_m
-            fallback = c - (1.0 - self._cos_m)
-            target = torch.where(c > -self._cos_m, shifted, fallback)
+            shifted = c * cos_m - sin * sin_m
+            fallback = c - (1.0 - cos_m)
+            target = torch.where(c > -cos_m, shifted, fallback)
             return _add_at_targets(logits, labels, self.s * (target - c))
 
 

@@ -297,6 +297,9 @@ def test_psi_m1_is_cos_and_bad_inputs():
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_no_nan_at_cos_plus_minus_one(name, sign):
     head = L.make_head(name, 4, 6)
+    with torch.no_grad():  # axis-aligned rows, so the normalised vectors and their cosines are exact
+        head.weight[0] = torch.tensor([2.0, 0.0, 0.0, 0.0])
+        head.weight[1] = torch.tensor([0.0, 0.5, 0.0, 0.0])
     for mode in (head.train, head.eval):
         mode()
         head.zero_grad()
@@ -305,7 +308,7 @@ def test_no_nan_at_cos_plus_minus_one(name, sign):
         x.requires_grad_()
         y = torch.tensor([0, 4, 2])  # target equal/opposite to the feature, target elsewhere, zero feature
         cos = head.cosine(x)
-        assert float(cos[0, 0].detach()) == pytest.approx(sign, abs=1e-6)
+        assert float(cos[0, 0].detach()) == sign and float(cos[1, 1].detach()) == sign  # exactly +-1
         logits = head(x, y)
         loss = F.cross_entropy(logits, y)
         loss.backward()
@@ -410,10 +413,11 @@ def test_margin_bound_warning_and_strict():
         head = L.CosFaceHead(2, 8, s=16.0, m=0.35)
     msg = str(rec[0].message)
     assert f"{bound:.4f}" in msg and "C=8" in msg and "K=2" in msg and "degrade" in msg
+    assert rec[0].filename == __file__  # the warning points at the caller, not at labkit
     assert head.m == 0.35  # a warning, the head is still built
     with pytest.warns(L.MarginBoundWarning):
         L.CosFaceHead(2, 8, s=16.0, m=bound)  # at the bound
-    with pytest.raises(ValueError, match="0.2929"):
+    with pytest.raises(ValueError, match="Eq. 7 upper bound 0.2929"):
         L.CosFaceHead(2, 8, s=16.0, m=0.35, strict=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
