@@ -33,7 +33,12 @@ VARIANTS = {
     "deepfunneled": ("lfw/lfw-deepfunneled", "python -m labkit data get lfw"),
     "original": ("lfw/lfw", "python -m labkit data get lfw --variant original"),
     "funneled": ("lfw/lfw_funneled", "python -m labkit data get lfw --variant funneled"),
-    "aligned": ("lfw_aligned_112x96/lfw-112x96", "python -m labkit data align (see notebooks/04_face_data.ipynb)"),
+    "aligned": (
+        "lfw_aligned_112x96/lfw-112x96",
+        "python -m labkit data get lfw --variant original` then `python -m labkit data align <root>/lfw/lfw "
+        "<root>/lfw_aligned_112x96/lfw-112x96 --landmarks lfw_landmark.txt --size 112x96` (landmarks: "
+        "github.com/clcarwin/sphereface_pytorch data/lfw_landmark.txt",
+    ),
 }
 
 
