@@ -208,3 +208,32 @@ def test_symlink_member_is_refused(tmp_path):
     (tmp_path / "l.tgz").write_bytes(buf.getvalue())
     with pytest.raises(UnsafeArchiveError, match="link"):
         extract_tgz(tmp_path / "l.tgz", tmp_path, "top")
+
+
+def test_cli_get_from_tampered_copy_fails_cleanly(tmp_path, capsys):
+    from labkit.data.cli import main as data_main
+
+    src = tmp_path / "copy"
+    src.mkdir()
+    (src / "pairs.txt").write_text("10\t300\n")  # not the official file
+    root = tmp_path / "root"
+    assert data_main(["-q", "get", "lfw", "--from", str(src), "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert "checksum mismatch for pairs.txt" in err and "ea42330c" in err
+    assert not (root / "lfw" / "pairs.txt").exists() and not list(root.rglob("*.part"))
+
+
+def test_cli_get_casia_says_what_and_where(tmp_path, capsys):
+    from labkit.data.cli import main as data_main
+
+    assert data_main(["get", "casia", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "faces_webface_112x112" in out and f"{tmp_path}/casia_webface/faces_webface_112x112/train.rec" in out
+    assert not any(tmp_path.iterdir())  # printing instructions writes nothing
+
+
+def test_real_protocol_files_match_published_checksums(data_dir):
+    from labkit.data.download import LFW_CHECKSUMS, LFW_PROTOCOL, verify
+
+    lfw = data_dir("lfw")
+    assert all(verify(lfw / name, LFW_CHECKSUMS[name]) for name in LFW_PROTOCOL)

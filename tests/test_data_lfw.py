@@ -104,8 +104,10 @@ def test_all_6000_pairs_resolve_and_a_sample_decodes(data_dir, variant, folder):
     assert missing_pair_images(pairs, image_root) == []
     distinct = sorted({p for ab in pair_paths(pairs, image_root) for p in ab})
     assert len(distinct) == 7701
+    # the 112x96 crops are cheap: decode all 7,701; the 250x250 funneled images: a fixed random sample of 500
     shape = (250, 250, 3) if variant == "deepfunneled" else (112, 96, 3)
-    for p in random.Random(0).sample(distinct, 300):
+    sample = random.Random(0).sample(distinct, 500) if variant == "deepfunneled" else distinct
+    for p in sample:
         assert load_image(p).shape == shape
 
 

@@ -48,7 +48,8 @@ class SyntheticFaces(Dataset):
 
     @classmethod
     def casia_like(cls, images_per_class: int = 47, **kw) -> "SyntheticFaces":
-        """10,572 classes (CASIA-WebFace's count) at 112x96; 47 per class gives ~497k images like CASIA's 494k."""
+        """10,572 classes at 112x96 (the count of the cleaned CASIA-WebFace lists used by SphereFace/InsightFace; the
+        paper quotes 10,575 for the raw set); 47 per class gives ~497k images, like CASIA's ~0.49M."""
         return cls(num_classes=CASIA_CLASSES, images_per_class=images_per_class, **kw)
 
     def __len__(self) -> int:
