@@ -13,6 +13,7 @@ The supplementary proofs are made executable in ``notebooks/02_bounds_on_s_and_m
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,17 @@ def posterior_at_centre(num_classes: int, s: float) -> float:
     c = num_classes
     z = math.exp(s * c / (c - 1)) / (c - 1)
     return z / (1.0 + z)
+
+
+def centre_error_at_scale(num_classes: int, s: float) -> float:
+    """1 - posterior_at_centre(C, s), computed without cancellation so that it stays meaningful at s = 64:
+
+        1 - P = (C-1) e^{-sC/(C-1)} / (1 + (C-1) e^{-sC/(C-1)}).
+    """
+    _check_classes(num_classes)
+    c = num_classes
+    q = (c - 1) * math.exp(-s * c / (c - 1))
+    return q / (1.0 + q)
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,30 @@ def spread_on_sphere(
     if int(restarts) != restarts or restarts < 1:
         raise ValueError(f"restarts must be a positive integer, got {restarts}")
     c, k, steps, restarts = int(num_classes), int(feat_dim), int(steps), int(restarts)
+    with single_thread():
+        return _spread(c, k, steps, int(seed), restarts)
+
+
+@contextmanager
+def single_thread():
+    """Run torch on one intra-op thread inside the block, restoring the previous setting after.
+
+    The matrices here are tiny (at most 64 x 64): threading them only adds synchronisation, and on a loaded
+    machine with few cores it made :func:`spread_on_sphere` some 30 times slower.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _spread(c: int, k: int, steps: int, seed: int, restarts: int) -> np.ndarray:
+    import torch
+
     gen = torch.Generator().manual_seed(int(seed))
     x = torch.randn(restarts, c, k, generator=gen, dtype=torch.float64)
     x = x / x.norm(dim=-1, keepdim=True)

@@ -352,6 +352,16 @@ def lmcl_feature_gradient(
     from labkit import losses
 
     m = _check_cosine_margin(m)
+    with bounds.single_thread():
+        return _lmcl_feature_gradient(x, weight, label, m, s)
+
+
+def _lmcl_feature_gradient(x: Any, weight: Any, label: int, m: float, s: float | None) -> dict[str, float]:
+    import torch
+    import torch.nn.functional as F
+
+    from labkit import losses
+
     xt = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(1, -1).clone().requires_grad_(True)
     w = torch.as_tensor(np.asarray(weight, dtype=np.float64))
     if w.dim() != 2 or w.shape[1] != xt.shape[1]:

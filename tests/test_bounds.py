@@ -46,6 +46,15 @@ def test_posterior_at_centre_inverts_eq6(c, p):
     assert posterior_at_centre(c, s_lower_bound(c, p)) == pytest.approx(p, rel=1e-10)
 
 
+@pytest.mark.parametrize("c,s", [(2, 0.5), (8, 3.0), (8, 64.0), (10_572, 30.0), (10_572, 64.0)])
+def test_centre_error_is_one_minus_posterior(c, s):
+    err = bounds.centre_error_at_scale(c, s)
+    assert 0 < err < 1
+    assert 1 - posterior_at_centre(c, s) == pytest.approx(err, abs=1e-15)
+    # at large s it is (C-1) e^{-sC/(C-1)} to first order, far below float resolution of 1 - P
+    assert err == pytest.approx((c - 1) * math.exp(-s * c / (c - 1)), rel=1e-6 + (c - 1) * math.exp(-s * c / (c - 1)))
+
+
 def test_simplex_posterior_matches_eq6_equality_case():
     # The simplex is the equality case of the proof: its centre posterior at scale s is exactly the inverse of Eq. 6.
     for c in (3, 5, 9):
