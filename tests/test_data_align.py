@@ -58,6 +58,7 @@ def test_landmark_file_errors_name_the_line(tmp_path):
         read_landmarks(f)
 
 
+@pytest.mark.data
 def test_real_alignment_reproduces_shipped_crops(data_dir, tmp_path):
     """REAL CHECK: align the 40 original LFW photos with SphereFace's landmarks via the command line and compare
     with lfw_aligned_112x96/lfw-112x96 (made independently with Pillow). Measured: mean abs diff 1.66 grey levels
@@ -83,6 +84,7 @@ def test_real_alignment_reproduces_shipped_crops(data_dir, tmp_path):
     assert np.abs(off - load_image(shipped / "lfw-112x96" / rel).astype(float)).mean() > 4.0
 
 
+@pytest.mark.data
 def test_fallback_centre_crop_on_real_funneled_image(data_dir):
     img = load_image(data_dir("lfw") / "lfw-deepfunneled" / "George_W_Bush" / "George_W_Bush_0001.jpg")
     crop = center_crop(img)

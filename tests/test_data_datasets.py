@@ -13,6 +13,7 @@ from labkit.data.loader import RandomHorizontalFlip, auto_workers, make_train_lo
 from labkit.data.synthetic import SyntheticFaces
 
 
+@pytest.mark.data
 def test_glint_sample_loads_at_112x96(data_dir):
     root = data_dir("glint360k_celebrity_sample") / "celebrity_images"
     ds = IdentityFolderDataset(root, crop="arcface_to_sphereface")
@@ -22,6 +23,7 @@ def test_glint_sample_loads_at_112x96(data_dir):
     assert x.shape == (3, 112, 96) and ds.classes[y] == "Will Smith"
 
 
+@pytest.mark.data
 def test_info_command_counts(data_dir, capsys):
     root = data_dir("glint360k_celebrity_sample") / "celebrity_images"
     assert data_main(["info", str(root)]) == 0

@@ -232,6 +232,7 @@ def test_cli_get_casia_says_what_and_where(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # printing instructions writes nothing
 
 
+@pytest.mark.data
 def test_real_protocol_files_match_published_checksums(data_dir):
     from labkit.data.download import LFW_CHECKSUMS, LFW_PROTOCOL, verify
 

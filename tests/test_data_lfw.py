@@ -85,6 +85,7 @@ def test_missing_lfw_says_how_to_get_it(tmp_path):
 # ---------------------------------------------------------------- real data
 
 
+@pytest.mark.data
 def test_real_view2_has_ten_contiguous_folds_of_600(data_dir):
     lfw = data_dir("lfw")
     pairs = read_pairs(lfw / "pairs.txt")
@@ -96,6 +97,7 @@ def test_real_view2_has_ten_contiguous_folds_of_600(data_dir):
 
 
 @pytest.mark.parametrize("variant, folder", [("deepfunneled", "lfw"), ("aligned", "lfw_aligned_112x96")])
+@pytest.mark.data
 def test_all_6000_pairs_resolve_and_a_sample_decodes(data_dir, variant, folder):
     data_dir(folder)
     root = data_dir("lfw").parent
@@ -111,6 +113,7 @@ def test_all_6000_pairs_resolve_and_a_sample_decodes(data_dir, variant, folder):
         assert load_image(p).shape == shape
 
 
+@pytest.mark.data
 def test_real_view1_people_disjoint_and_pairs_inside(data_dir):
     lfw = data_dir("lfw")
     train, test = read_people(lfw / "peopleDevTrain.txt"), read_people(lfw / "peopleDevTest.txt")
@@ -125,6 +128,7 @@ def test_real_view1_people_disjoint_and_pairs_inside(data_dir):
     assert len(read_pairs(lfw / "pairsDevTrain.txt")) == 2200
 
 
+@pytest.mark.data
 def test_lfw_pairs_dataset_returns_paper_sized_tensors(data_dir):
     data_dir("lfw_aligned_112x96")
     ds = LFWPairs(data_dir("lfw").parent, view="devtest", variant="aligned")
@@ -133,6 +137,7 @@ def test_lfw_pairs_dataset_returns_paper_sized_tensors(data_dir):
     assert float(a.min()) >= -1.0 and float(a.max()) < 1.0
 
 
+@pytest.mark.data
 def test_lfw_people_toy_subset_and_view1_split(data_dir):
     root = data_dir("lfw").parent
     from labkit.data.lfw import LFWPeople

@@ -40,6 +40,7 @@ def test_ytf_frames_in_frame_order(tmp_path):
         video_frames(tmp_path / "frame_images_DB", "A_B", 4)
 
 
+@pytest.mark.data
 def test_real_ytf_splits(data_dir):
     pairs = read_ytf_splits(data_dir("ytf_protocol") / "splits.txt")  # structure checked inside
     assert len(pairs) == 5000 and sum(p.same for p in pairs) == 2500

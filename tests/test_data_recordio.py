@@ -107,3 +107,15 @@ def test_bad_idx_line_names_file_and_line(tmp_path):
     (tmp_path / "x.idx").write_text("0\t0\n1 twelve\n")
     with pytest.raises(RecordFormatError, match=r"x.idx:2"):
         read_index(tmp_path / "x.idx")
+
+
+def test_casia_factory_finds_rec_or_explains(tmp_path):
+    from labkit.config import DataMissingError
+    from labkit.data.casia import REC_DIR, CASIAWebFace
+
+    with pytest.raises(DataMissingError, match="faces_webface_112x112/train.rec"):
+        CASIAWebFace(tmp_path, download=True)
+    (tmp_path / REC_DIR).mkdir(parents=True)
+    write_insightface_rec(tmp_path / REC_DIR / "train.rec", [(0, _img(1)), (1, _img(2)), (1, _img(3))])
+    ds = CASIAWebFace(tmp_path)
+    assert (len(ds), ds.num_classes) == (3, 2) and ds[2][0].shape == (3, 112, 96)

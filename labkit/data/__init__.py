@@ -4,6 +4,7 @@
 - ``labkit.data.folders``   identity-per-folder data sets (LFW, CASIA-WebFace, the small training set)
 - ``labkit.data.lfw``       LFW layout and protocol files (pairs, people), the LFWPairs dataset
 - ``labkit.data.download``  verified, resumable download of LFW; install from a local copy
+- ``labkit.data.casia``     CASIA-WebFace (RecordIO or folders) and where to put it
 - ``labkit.data.recordio``  InsightFace ``train.rec``/``train.idx`` (MXNet RecordIO) without mxnet
 - ``labkit.data.ytf``       YouTube Faces ``splits.txt`` and frame folders
 - ``labkit.data.megaface``  MegaFace Challenge 1 devkit lists and noise lists
@@ -14,6 +15,7 @@
 """
 
 from labkit.data.align import align_face, read_landmarks
+from labkit.data.casia import CASIAWebFace
 from labkit.data.folders import IdentityFolderDataset, scan_identity_folders
 from labkit.data.images import CorruptImageError, crop_arcface_to_sphereface, load_image, to_tensor
 from labkit.data.lfw import LFWPairs, Pair, ProtocolFormatError, lfw_paths, pair_paths, read_pairs, read_people
@@ -23,6 +25,7 @@ from labkit.data.synthetic import SyntheticFaces
 from labkit.data.ytf import VideoPair, read_ytf_splits
 
 __all__ = [
+    "CASIAWebFace",
     "CorruptImageError",
     "IdentityFolderDataset",
     "LFWPairs",
