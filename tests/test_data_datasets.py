@@ -43,6 +43,14 @@ def test_corrupt_jpeg_is_skipped_and_counted_through_a_loader(tmp_path):
     n = sum(len(y) for _, y in loader)
     assert n == 6
     assert sorted(p.name for p in ds.skipped) == ["1.jpg", "2.jpg"]
+    # with worker processes the main process still sees the count, once per file, over two epochs
+    ds = IdentityFolderDataset(tmp_path)
+    loader = make_train_loader(ds, batch_size=2, workers=2, drop_last=False)
+    for _ in range(2):
+        assert sum(len(y) for _, y in loader) == 6
+    assert ds.skipped == set()  # the main process decoded nothing itself
+    assert ds.skipped_count == 2
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in ds.skipped_paths()) == ["A/1.jpg", "B/2.jpg"]
 
 
 def test_synthetic_faces_deterministic_any_size():

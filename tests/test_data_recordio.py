@@ -90,6 +90,10 @@ def test_damaged_records_are_skipped_counted_and_named(tmp_path, caplog):
     # a full epoch through a DataLoader completes
     batches = list(DataLoader(ds, batch_size=4))
     assert sum(len(b[1]) for b in batches) == 6
+    # through worker processes: counted in the main process, by record key
+    fresh = RecordIODataset(rec)
+    assert sum(len(b[1]) for b in DataLoader(fresh, batch_size=2, num_workers=2)) == 6
+    assert fresh.skipped_count == 2 and fresh.skipped_keys() == [2, 4]
 
 
 def test_truncated_rec_file(tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from labkit.data._shared import SharedFlags
 from labkit.data.images import IMAGE_EXTENSIONS, CorruptImageError, load_image, to_tensor
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,17 @@ class IdentityFolderDataset(Dataset):
         self.crop = crop
         self.transform = transform or to_tensor
         self.skipped: set[Path] = set()
+        self._skip_flags = SharedFlags(len(self.samples))
+
+    @property
+    def skipped_count(self) -> int:
+        """Distinct unreadable images met so far, by this process and its DataLoader workers (``skipped`` holds
+        only the paths this process saw)."""
+        return self._skip_flags.count()
+
+    def skipped_paths(self) -> list[Path]:
+        """Paths of every unreadable image met so far, by this process and its DataLoader workers."""
+        return [self.samples[i][0] for i in self._skip_flags.indices()]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -90,6 +102,7 @@ class IdentityFolderDataset(Dataset):
             except CorruptImageError as exc:
                 if self.samples[i][0] not in self.skipped:
                     self.skipped.add(self.samples[i][0])
+                    self._skip_flags.mark(i)
                     log.warning("skipping unreadable image (%d so far): %s", len(self.skipped), exc)
                 continue
             return self.transform(img), self.samples[i][1]

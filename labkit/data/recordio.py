@@ -31,6 +31,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from labkit.data._shared import SharedFlags
 from labkit.data.images import CorruptImageError, crop_arcface_to_sphereface, to_tensor
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,8 @@ class RecordIODataset(Dataset):
       scanned once.
     - ``crop="arcface_to_sphereface"`` reads 112x112 ArcFace crops at the paper's 112x96.
     - Unreadable records (truncated, bad magic, undecodable image) are logged with their key, counted in
-      ``skipped`` and replaced by the next readable record: never fatal mid-epoch.
+      ``skipped`` and replaced by the next readable record: never fatal mid-epoch. ``skipped`` holds what this
+      process saw; ``skipped_count`` also counts what DataLoader workers skipped (shared memory).
     - ``num_classes`` and ``len`` give the class and image counts; ``label_counts()`` the class-size histogram data.
     """
 
@@ -223,6 +225,7 @@ class RecordIODataset(Dataset):
             self.header0 = (a, b)
             keys = [k for k in range(1, a) if k in offsets]
         self.keys = keys
+        self._skip_flags = SharedFlags(len(keys))
         self._labels: list[int] | None = None
         self.identity_ranges: dict[int, tuple[int, int]] = {}
         if self.header0 is not None:
@@ -231,6 +234,15 @@ class RecordIODataset(Dataset):
                 h = self._try_header(k)
                 if h is not None and isinstance(h.label, tuple):
                     self.identity_ranges[k - a] = (int(h.label[0]), int(h.label[1]))
+
+    @property
+    def skipped_count(self) -> int:
+        """Distinct unreadable records met so far, by this process and its DataLoader workers."""
+        return self._skip_flags.count()
+
+    def skipped_keys(self) -> list[int]:
+        """Record keys of every unreadable image met so far, by this process and its DataLoader workers."""
+        return [self.keys[i] for i in self._skip_flags.indices()]
 
     # -- file handle per process (DataLoader workers fork) ------------------------------------------------------
     def _file(self) -> io.BufferedReader:
@@ -311,6 +323,7 @@ class RecordIODataset(Dataset):
                 key = self.keys[i]
                 if key not in self.skipped:
                     self.skipped[key] = str(exc)
+                    self._skip_flags.mark(i)
                     log.warning("skipping unreadable record (%d so far): %s", len(self.skipped), exc)
                 continue
             return self.transform(img), label
