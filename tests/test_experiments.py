@@ -1,0 +1,107 @@
+"""labkit.experiments: identity-disjoint split on the real protocol files, a tiny real LMCL run well above chance,
+JSON round trip of records, clear errors for bad configs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from labkit import experiments as E
+
+
+def test_split_is_identity_disjoint_on_real_protocol_files(data_dir):
+    root = data_dir("lfw").parent
+    train, test = E.identity_split(root, min_images=5)
+    assert len(train) == 298 and all(c >= 5 for c in train.values())
+    assert not set(train) & set(test)
+    pairs = E.devtest_pairs(root)
+    assert len(pairs) == 1000
+    pair_people = {p.name1 for p in pairs} | {p.name2 for p in pairs}
+    assert pair_people <= set(test)
+    assert not pair_people & set(train)
+    # 10 folds of 50 matched + 50 mismatched pairs
+    folds = np.array([p.fold for p in pairs])
+    same = np.array([p.same for p in pairs])
+    for f in range(10):
+        assert (same[folds == f]).sum() == 50 and (~same[folds == f]).sum() == 50
+
+
+@pytest.fixture(scope="module")
+def lab_data():
+    from labkit import config
+
+    if not (config.data_root() / "lfw_aligned_112x96").is_dir():
+        if config.require_data():
+            pytest.fail("LABKIT_REQUIRE_DATA=1 and the aligned LFW is missing under the data root", pytrace=False)
+        pytest.skip(f"aligned LFW not found under {config.data_root()}; set LABKIT_DATA")
+    return E.load_lab_data(progress=False)
+
+
+def test_lab_data_uses_only_training_people(lab_data):
+    train, test = E.identity_split(min_images=5)
+    assert set(lab_data.classes) == set(train)
+    test_people = {r.split("/")[0] for r in lab_data.test_rel}
+    assert not test_people & set(lab_data.classes)
+    assert lab_data.train_x.shape[0] == lab_data.train_y.shape[0] == lab_data.train_x_flip.shape[0]
+    assert lab_data.test_x.shape == lab_data.test_x_flip.shape
+
+
+def test_tiny_lmcl_run_is_well_above_chance_and_records_round_trip(lab_data, tmp_path):
+    cfg = E.ExperimentConfig(head="cosface", m=0.35, epochs=3)
+    recs = E.run_grid([cfg], seeds=[0], data=lab_data, progress=False, cache=False)
+    assert len(recs) == 1
+    r = recs[0]
+    assert r["accuracy"] > 0.6, r["accuracy"]
+    assert 0 < r["std_err"] < 0.1
+    assert len(r["fold_accuracies"]) == 10
+    assert np.isfinite(r["train_loss"]) and r["loss_per_epoch"][-1] < r["loss_per_epoch"][0]
+    path = E.save_records(recs, tmp_path / "r.json")
+    back = E.load_records(path)
+    assert back == json.loads(json.dumps(recs))
+    assert back[0]["config"]["m"] == 0.35 and back[0]["label"] == "LMCL m=0.35"
+    rows = E.summarize(back)
+    assert rows[0]["n_seeds"] == 1 and rows[0]["se_kind"].startswith("10-fold")
+
+
+def test_summarize_standard_error_over_seeds():
+    recs = [{"label": "a", "config": {}, "accuracy": a, "std_err": 0.01, "train_loss": 1.0, "seconds": 1.0}
+            for a in (0.7, 0.8, 0.9)]
+    (row,) = E.summarize(recs)
+    assert row["accuracy"] == pytest.approx(0.8)
+    assert row["se"] == pytest.approx(0.1 / np.sqrt(3))
+    assert row["n_seeds"] == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"head": "triplet"}, "unknown head 'triplet'"),
+        ({"head": "cosface", "m": -0.1}, "m must be a finite number >= 0"),
+        ({"head": "sphereface", "m": 1.5}, "integer margin"),
+        ({"head": "softmax", "normalize_features": False}, "normalize_features=False"),
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"s": 0.0}, "scale s must be > 0"),
+    ],
+)
+def test_bad_configs_fail_clearly(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        E.ExperimentConfig(**kwargs)
+
+
+def test_run_grid_rejects_non_configs():
+    with pytest.raises(TypeError, match="ExperimentConfig"):
+        E.run_grid([{"head": "cosface"}], data=object())
+
+
+def test_presets_and_suite():
+    assert E.preset("full")["m_grid"][0] == 0.0 and E.preset("full")["m_grid"][-1] == pytest.approx(0.45)
+    assert len(E.preset("full")["seeds"]) >= 3
+    with pytest.raises(ValueError, match="mode"):
+        E.preset("huge")
+    s = E.suite([0.0, 0.35], epochs=2)
+    assert [c.name for c in s["table2"]] == ["Softmax", "NSL", "A-Softmax", "LMCL"]
+    # NSL is LMCL with m = 0: the same run as the Fig. 5 point at m = 0
+    assert s["table2"][1].key() == s["fig5"][0].key()
+    assert s["table1"][1].normalize_features is False
