@@ -203,8 +203,10 @@ def decision_boundaries_figure(
     x, y = curves["softmax"]
     keep = y <= 1.0
     xs, ys = x[keep], y[keep]
-    poly_x = np.concatenate([xs, xs[::-1]])
-    poly_y = np.concatenate([ys, xs[::-1]])
+    # Overlap: between the softmax line (clipped to the square) and the diagonal, over the whole square.
+    clipped = np.minimum(y, 1.0)
+    poly_x = np.concatenate([x, x[::-1]])
+    poly_y = np.concatenate([np.maximum(x, clipped), np.minimum(x, clipped)[::-1]])
     fig.add_trace(go.Scatter(x=poly_x, y=poly_y, fill="toself", fillcolor=OVERLAP_FILL, line=dict(width=0),
                              name="overlap with cosine rule (margin < 0)", hoverinfo="skip"), row=1, col=1)
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dash, name="decision boundary"), row=1, col=1)
@@ -214,7 +216,9 @@ def decision_boundaries_figure(
     # A-Softmax: grey region between the two curves.
     ax1, ay1 = curves["asoftmax_c1"]
     ax2, ay2 = curves["asoftmax_c2"]
-    fig.add_trace(go.Scatter(x=np.concatenate([ax1, ax2[::-1]]), y=np.concatenate([ay1, ay2[::-1]]), fill="toself",
+    # Neither class accepts the corner (0, 0): the region runs C1 curve -> (1, 1) -> C2 curve -> (0, 0).
+    fig.add_trace(go.Scatter(x=np.concatenate([ax1, ax2[::-1], [0.0]]), y=np.concatenate([ay1, ay2[::-1], [0.0]]),
+                             fill="toself",
                              fillcolor=MARGIN_GREY, line=dict(width=0), name="decision margin"), row=1, col=3)
     fig.add_trace(go.Scatter(x=ax1, y=ay1, mode="lines", line=dash, showlegend=False), row=1, col=3)
     fig.add_trace(go.Scatter(x=ax2, y=ay2, mode="lines", line=dash, showlegend=False), row=1, col=3)
@@ -309,8 +313,8 @@ def circle_geometry_figure(phi_deg: float = 90.0, m: float = 0.35) -> CallbackRe
                                      text=["", name], textposition="top right", line=dict(color=colour, width=3),
                                      showlegend=False), row=1, col=col)
     if a > 0:
-        arc(-a, a, "rgb(120,120,120)", "margin (no class)", 2, True)
-        arc(math.pi - a, math.pi + a, "rgb(120,120,120)", "margin (no class)", 2, False)
+        arc(-a, a, "#787878", "margin (no class)", 2, True)
+        arc(math.pi - a, math.pi + a, "#787878", "margin (no class)", 2, False)
     for col, angs in ((1, [0.0, math.pi]), (2, [a, -a, math.pi - a, math.pi + a])):
         for ang in angs:
             fig.add_trace(go.Scatter(x=[0, 1.15 * math.cos(ang)], y=[0, 1.15 * math.sin(ang)], mode="lines",

@@ -229,3 +229,23 @@ def test_tiny_batch_shapes():
     b = theory.tiny_batch()
     assert tuple(b["features"].shape) == (4, 2) and tuple(b["weight"].shape) == (3, 2)
     assert b["labels"].tolist() == [0, 1, 2, 0]
+
+
+def test_shaded_regions_cover_the_right_points():
+    from matplotlib.path import Path
+
+    res = theory.decision_boundaries_figure(m=0.35, m_sphere=2, norm_ratio=1.5, s=8.0)
+    fills = {t.xaxis: t for t in res.figure.data if getattr(t, "fill", None) == "toself"}
+
+    def inside(trace, pt):
+        return Path(np.column_stack([np.asarray(trace.x, float), np.asarray(trace.y, float)])).contains_point(pt)
+
+    # Softmax overlap: between y = x and y = min(1.5 x, 1), also where the line has left the square.
+    assert inside(fills["x"], (0.5, 0.6)) and inside(fills["x"], (0.9, 0.95))
+    assert not inside(fills["x"], (0.5, 0.4)) and not inside(fills["x"], (0.2, 0.5))
+    # A-Softmax (m = 2): class 1 needs cos(2 theta1) >= cos(theta2); (0.1, 0.1) meets neither class's condition.
+    assert inside(fills["x3"], (0.1, 0.1))
+    c1, c2 = 0.95, 0.2  # cos(2 acos 0.95) = 0.805 >= 0.2: class 1 accepts it, so it is outside the margin
+    assert not inside(fills["x3"], (c1, c2))
+    # LMCL band |c1 - c2| <= m.
+    assert inside(fills["x4"], (0.5, 0.7)) and not inside(fills["x4"], (0.5, 0.9))
