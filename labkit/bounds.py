@@ -7,6 +7,9 @@
     C <= K + 1:                      m <= C / (C - 1)             (reached by the regular simplex)
     C >  K + 1:                      m <  C / (C - 1), strictly   (the simplex does not fit; no closed form)
 
+Beyond the closed forms: :func:`spread_on_sphere` finds the best weight configuration numerically (the regime with no
+closed form), and ``eq8_*`` ... ``eq16_*`` / :func:`eq6_proof_chain` evaluate each inequality of the supplementary
+proofs (supplementary Eqs. 8-16) on a given configuration, returning both sides as an :class:`Inequality`.
 The supplementary proofs are made executable in ``notebooks/02_bounds_on_s_and_m.ipynb``.
 """
 

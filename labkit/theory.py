@@ -430,11 +430,12 @@ def _feature_grad_vector(x: np.ndarray, w: np.ndarray, label: int, m: float, s: 
 
     from labkit import losses
 
-    xt = torch.as_tensor(x).reshape(1, -1).clone().requires_grad_(True)
-    y = torch.tensor([int(label)])
-    cos = losses.cosine(xt, torch.as_tensor(w))
-    logits = xt.norm() * losses.cosface_logits(cos, y, 1.0, m) if s is None else losses.cosface_logits(cos, y, s, m)
-    (g,) = torch.autograd.grad(F.cross_entropy(logits, y), xt)
+    with bounds.single_thread():
+        xt = torch.as_tensor(x).reshape(1, -1).clone().requires_grad_(True)
+        y = torch.tensor([int(label)])
+        cos = losses.cosine(xt, torch.as_tensor(w))
+        logits = xt.norm() * losses.cosface_logits(cos, y, 1.0, m) if s is None else losses.cosface_logits(cos, y, s, m)
+        (g,) = torch.autograd.grad(F.cross_entropy(logits, y), xt)
     return g.numpy().ravel()
 
 
