@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     x0 = torch.randn(batch, feat_dim)
     y = torch.randint(0, num_classes, (batch,))
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     for r in range(warmup + rounds):
         order = names[r % len(names):] + names[: r % len(names)]  # rotate so no variant always follows another
         for name in order:
@@ -115,18 +116,27 @@ def main(argv: list[str] | None = None) -> None:
             for p in params:
                 p.grad = None
             x = x0.clone().requires_grad_()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             step(x, y).backward()
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if r >= warmup:
                 times[name].append(dt * 1e3)
+                cpu[name].append(dc * 1e3)
 
     base = statistics.median(times[names[0]])
+    base_cpu = statistics.median(cpu[names[0]])
     width = max(map(len, names))
-    print(f"\n{'variant':<{width}}  {'median ms':>10}  {'min ms':>8}  {'x baseline':>10}")
+    print(
+        f"\n{'variant':<{width}}  {'median ms':>10}  {'min ms':>8}  {'x baseline':>10}  "
+        f"{'median CPU ms':>13}  {'CPU x baseline':>14}"
+    )
     for name in names:
-        med = statistics.median(times[name])
-        print(f"{name:<{width}}  {med:10.1f}  {min(times[name]):8.1f}  {med / base:10.2f}")
+        med, med_cpu = statistics.median(times[name]), statistics.median(cpu[name])
+        print(
+            f"{name:<{width}}  {med:10.1f}  {min(times[name]):8.1f}  {med / base:10.2f}  "
+            f"{med_cpu:13.1f}  {med_cpu / base_cpu:14.2f}"
+        )
+    print("(wall = perf_counter; CPU = process CPU time of all threads, less sensitive to other processes' load)")
     cos_head = statistics.median(times["CosFaceHead (+ custom backward)"])
     pml = statistics.median(times["ref: pml CosFaceLoss"])
     print(
