@@ -384,6 +384,9 @@ def fit(cfg: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = No
             if rank == 0:
                 history.append(rec)
                 bar.set_postfix(loss=f"{rec['loss']:.3f}", lr=f"{rec['lr']:.0e}", img_s=f"{ips:.0f}")
+                if bar.disable:
+                    print(f"iter {it}/{cfg.iters} loss {rec['loss']:.4f} lr {rec['lr']:.0e} {ips:.1f} img/s "
+                          f"ETA {rec['eta_s'] / 60:.1f} min", flush=True)
                 if callback:
                     callback(dict(rec))
         if probe is not None and (it % cfg.eval_every == 0 or it == cfg.iters):
