@@ -623,6 +623,11 @@ def _wire(callback: Callable[..., CallbackResult], sliders: dict[str, Any], titl
 
     out = widgets.Output()
     readout = widgets.HTML(value="")
+    # CSS hooks for the real-browser tests (tests/browser): figure, readout and the margin slider.
+    out.add_class("labkit-figure")
+    readout.add_class("labkit-readout")
+    if "m" in sliders:
+        sliders["m"].add_class("labkit-m-slider")
 
     def redraw(_change: Any = None) -> None:
         try:
