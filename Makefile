@@ -46,6 +46,7 @@ test-browser: setup browser-deps
 
 bench: setup
 	$(PY) benchmarks/heads.py
+	$(PY) benchmarks/decode.py
 
 # Remove outputs from every notebook before committing (a test fails on committed outputs).
 strip: setup
