@@ -339,6 +339,10 @@ class _Head(nn.Module):
         if labels is not None:
             _check_labels(labels, features.shape[0], self.num_classes)
 
+    def logits(self, features: Tensor) -> Tensor:
+        """Inference logits (no margin, no labels): the same as ``forward(features, None)``."""
+        return self(features, None)
+
     def cosine(self, features: Tensor) -> Tensor:
         """(B, C) cosines between the features and every class weight (for plots and evaluation)."""
         _check_features(features, self.feat_dim)

@@ -418,6 +418,13 @@ def test_make_head_registry():
         assert type(head) is cls and head.weight.shape == (10, 16)
     assert L.make_head("cosface", 16, 10, s=30.0, m=0.2).m == 0.2
     assert L.make_head("sphereface", 16, 10, m=2).m == 2
+    x, _, y = _data(b=3, k=16, c=10, dtype=torch.float32, seed=17)
+    for name in NAMES:  # inference logits carry no margin: labels=None, .logits() and s*cos agree
+        head = L.make_head(name, 16, 10).eval()
+        torch.testing.assert_close(head.logits(x), head(x, None))
+        if name in ("nsl", "cosface", "arcface"):
+            torch.testing.assert_close(head.logits(x), head.s * head.cosine(x))
+            assert not torch.allclose(head(x, y), head.logits(x)) or name == "nsl"
     with pytest.raises(ValueError, match="arcface, cosface, nsl, softmax, sphereface"):
         L.make_head("lsoftmax", 16, 10)
 
