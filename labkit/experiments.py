@@ -79,12 +79,13 @@ __all__ = [
     "summarize",
     "save_records",
     "load_records",
+    "markdown_table",
     "plot_margin_curve",
     "plot_bars",
 ]
 
 #: bump when the training or evaluation code changes what a cached run would return
-RUN_VERSION = 1
+RUN_VERSION = 2
 #: cosine scale used for NSL/LMCL/ArcFace unless a config says otherwise
 DEFAULT_S = 30.0
 
@@ -155,7 +156,7 @@ class ExperimentConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    hidden: int = 512
+    hidden: int = 256
     embedding_dim: int = 128
     label: str = ""
 
@@ -196,30 +197,39 @@ class ExperimentConfig:
 
 
 def preset(mode: str) -> dict[str, Any]:
-    """The grid size of each mode: ``fast`` (about a minute on a shared CPU) and ``full`` (minutes)."""
+    """The grid size of each mode: ``fast`` (about a minute on a shared CPU) and ``full`` (minutes). ``epochs`` is a
+    list: every experiment is run at each training length (the full mode shows a short and a longer schedule, because
+    at this scale the effect of m depends on it)."""
     if mode == "fast":
-        return {"m_grid": [0.0, 0.35], "seeds": [0], "epochs": 8}
+        return {"m_grid": [0.0, 0.35], "seeds": [0], "epochs": [8]}
     if mode == "full":
-        return {"m_grid": [round(0.05 * i, 2) for i in range(10)], "seeds": [0, 1, 2], "epochs": 30}
+        return {"m_grid": [round(0.05 * i, 2) for i in range(10)], "seeds": [0, 1, 2], "epochs": [8, 20]}
     raise ValueError(f"mode must be 'fast' or 'full', got {mode!r}")
 
 
-def suite(m_grid: Iterable[float], epochs: int, s: float = DEFAULT_S, margin: float = 0.35) -> dict[str, list[ExperimentConfig]]:
-    """The configurations of the three experiments. A configuration shared by several (LMCL m=0.35, NSL = LMCL m=0)
-    is the same run: :func:`run_grid` trains it once."""
-    fig5 = [ExperimentConfig(head="cosface", m=float(m), s=s, epochs=epochs) for m in m_grid]
-    table1 = [
-        ExperimentConfig(head="cosface", m=margin, s=s, epochs=epochs, label="LMCL, feature normalisation"),
-        ExperimentConfig(head="cosface", m=margin, s=s, epochs=epochs, normalize_features=False,
-                         label="LMCL, no feature normalisation"),
-    ]
-    table2 = [
-        ExperimentConfig(head="softmax", epochs=epochs, label="Softmax"),
-        ExperimentConfig(head="cosface", m=0.0, s=s, epochs=epochs, label="NSL"),
-        ExperimentConfig(head="sphereface", m=4, epochs=epochs, label="A-Softmax"),
-        ExperimentConfig(head="cosface", m=margin, s=s, epochs=epochs, label="LMCL"),
-    ]
-    return {"fig5": fig5, "table1": table1, "table2": table2}
+def suite(m_grid: Iterable[float], epochs: int | Sequence[int], s: float = DEFAULT_S,
+          margin: float = 0.35) -> dict[str, list[ExperimentConfig]]:
+    """The configurations of the three experiments, at each training length in ``epochs`` (labels get an
+    ", N epochs" suffix when there are several). A configuration shared by several experiments (LMCL m=0.35; NSL =
+    LMCL m=0) is the same run: :func:`run_grid` trains it once."""
+    lengths = [int(epochs)] if isinstance(epochs, int) else [int(e) for e in epochs]
+    out: dict[str, list[ExperimentConfig]] = {"fig5": [], "table1": [], "table2": []}
+    for ep in lengths:
+        tag = f", {ep} epochs" if len(lengths) > 1 else ""
+        out["fig5"] += [ExperimentConfig(head="cosface", m=float(m), s=s, epochs=ep,
+                                         label=f"LMCL m={float(m):g}{tag}") for m in m_grid]
+        out["table1"] += [
+            ExperimentConfig(head="cosface", m=margin, s=s, epochs=ep, label=f"LMCL, feature normalisation{tag}"),
+            ExperimentConfig(head="cosface", m=margin, s=s, epochs=ep, normalize_features=False,
+                             label=f"LMCL, no feature normalisation{tag}"),
+        ]
+        out["table2"] += [
+            ExperimentConfig(head="softmax", epochs=ep, label=f"Softmax{tag}"),
+            ExperimentConfig(head="cosface", m=0.0, s=s, epochs=ep, label=f"NSL{tag}"),
+            ExperimentConfig(head="sphereface", m=4, epochs=ep, label=f"A-Softmax{tag}"),
+            ExperimentConfig(head="cosface", m=margin, s=s, epochs=ep, label=f"LMCL{tag}"),
+        ]
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -359,7 +369,7 @@ class MarginMLP(nn.Module):
     """descriptor (D) -> Linear-BN-PReLU -> Linear-BN-PReLU -> Linear -> embedding (no norm on the output, so the
     feature norm is free for the softmax and unnormalised heads)."""
 
-    def __init__(self, in_dim: int, hidden: int = 512, embedding_dim: int = 128) -> None:
+    def __init__(self, in_dim: int, hidden: int = 256, embedding_dim: int = 128) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.PReLU(hidden),
@@ -483,9 +493,16 @@ def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
 
 
 def run_one(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
-    """Train and evaluate one (config, seed): a JSON-ready record."""
-    model, hist = train_run(cfg, data, seed, device)
-    res = evaluate_run(model, data, device)
+    """Train and evaluate one (config, seed): a JSON-ready record. On the CPU the run uses one thread (these
+    small matrices gain nothing from more, and on a shared machine extra threads mostly wait)."""
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        model, hist = train_run(cfg, data, seed, device)
+        res = evaluate_run(model, data, device)
+    finally:
+        torch.set_num_threads(threads)
     return {
         "label": cfg.name, "config": asdict(cfg), "seed": int(seed),
         "accuracy": res.mean_accuracy, "std_err": res.standard_error, "fold_accuracies": res.fold_accuracies,
@@ -571,23 +588,50 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     return json.loads(Path(path).read_text())
 
 
+def markdown_table(summary: Sequence[dict[str, Any]], paper_rows: dict[str, dict[str, float]] | None = None,
+                   paper_names: dict[str, str] | None = None) -> str:
+    """A Markdown table: setting, lab accuracy (%) mean ± s.e. (and what the s.e. is over), seeds, train loss, run
+    time; with ``paper_rows`` a column of the paper's published LFW accuracy (``paper_names`` maps lab labels to
+    paper row names; a missing row reads "not reported")."""
+    head = "| setting | lab accuracy (%) | s.e. over | train loss | time (s) |"
+    rule = "|---|---|---|---|---|"
+    if paper_rows is not None:
+        head, rule = head + " paper LFW (%) |", rule + "---|"
+    lines = [head, rule]
+    for r in summary:
+        line = (f"| {r['label']} | {100 * r['accuracy']:.2f} ± {100 * r['se']:.2f} | {r['se_kind']} | "
+                f"{r['train_loss']:.3f} | {r['seconds']:.0f} |")
+        if paper_rows is not None:
+            name = (paper_names or {}).get(r["label"], r["label"])
+            value = paper_rows.get(name, {}).get("LFW")
+            line += f" {value:.2f} |" if value is not None else " not reported |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------ plots
 
 
 def plot_margin_curve(summary: Sequence[dict[str, Any]], title: str = ""):
-    """Fig. 5 at lab scale: accuracy (%) vs m with s.e. error bars."""
+    """Fig. 5 at lab scale: accuracy (%) vs m with s.e. error bars, one line per training length."""
     import plotly.graph_objects as go
 
-    rows = sorted(summary, key=lambda r: r["config"]["m"])
-    fig = go.Figure(go.Scatter(
-        x=[r["config"]["m"] for r in rows], y=[100 * r["accuracy"] for r in rows], mode="lines+markers",
-        error_y={"type": "data", "array": [100 * r["se"] for r in rows], "visible": True},
-        line={"color": COLORS[0]}, name="lab: LMCL, View 1 DevTest",
-        hovertemplate="m=%{x}<br>accuracy %{y:.2f}%<extra></extra>",
-    ))
+    fig = go.Figure()
+    lengths = sorted({r["config"]["epochs"] for r in summary})
+    for i, ep in enumerate(lengths):
+        rows = sorted((r for r in summary if r["config"]["epochs"] == ep), key=lambda r: r["config"]["m"])
+        fig.add_trace(go.Scatter(
+            x=[r["config"]["m"] for r in rows], y=[100 * r["accuracy"] for r in rows], mode="lines+markers",
+            error_y={"type": "data", "array": [100 * r["se"] for r in rows], "visible": True},
+            line={"color": COLORS[i % len(COLORS)], "dash": ("solid", "dash", "dot")[i % 3]},
+            marker={"symbol": ("circle", "square", "diamond")[i % 3]},
+            name=f"LMCL, {ep} epochs ({rows[0]['n_seeds']} seed{'s' if rows[0]['n_seeds'] > 1 else ''})",
+            hovertemplate="m=%{x}<br>accuracy %{y:.2f}%<extra></extra>",
+        ))
     fig.update_layout(
         title=title or "Verification accuracy vs cosine margin m (lab scale; cf. paper Fig. 5)",
         xaxis_title="cosine margin m", yaxis_title="verification accuracy (%), mean ± s.e.", template="plotly_white",
+        legend={"title": "training length"},
     )
     return fig
 
@@ -612,7 +656,7 @@ def plot_bars(summary: Sequence[dict[str, Any]], title: str = ""):
 
 
 def run_suite(mode: str, seeds: Sequence[int] | None = None, m_grid: Sequence[float] | None = None,
-              epochs: int | None = None, progress: bool = True, cache: bool = True) -> dict[str, list[dict[str, Any]]]:
+              epochs: Sequence[int] | None = None, progress: bool = True, cache: bool = True) -> dict[str, list[dict[str, Any]]]:
     """All three experiments for a mode: ``{"fig5": records, "table1": records, "table2": records}``."""
     p = preset(mode)
     seeds = list(seeds if seeds is not None else p["seeds"])
@@ -629,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m labkit.experiments", description=__doc__.split("\n")[0])
     ap.add_argument("--mode", default="full", choices=["fast", "full"])
     ap.add_argument("--seeds", type=int, nargs="*")
-    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--epochs", type=int, nargs="*", help="training lengths (default: the mode's)")
     ap.add_argument("--out", type=Path, help="folder for results.json and MANIFEST.json (e.g. data/shipped/lab_scale)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -647,7 +691,13 @@ def main(argv: list[str] | None = None) -> int:
         manifest = {
             "command": "python -m labkit.experiments " + " ".join(argv if argv is not None else sys.argv[1:]),
             "mode": args.mode, "seeds": args.seeds or preset(args.mode)["seeds"],
-            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "epochs": args.epochs or preset(args.mode)["epochs"],
+            "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/)", **asdict(DataConfig())},
+            "wall_seconds_this_call": round(time.perf_counter() - t0, 1),
+            "training_seconds_all_runs": round(sum({json.dumps(r["config"], sort_keys=True) + str(r["seed"]): r["seconds"]
+                                                    for recs in results.values() for r in recs}.values()), 1),
+            "note": "runs found in the cache are not retrained; their seconds are those of the original run, "
+                    "measured on a 2-core CPU shared with other jobs",
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                          "scikit-learn": sklearn.__version__, "scikit-image": skimage.__version__},
             "files": {path.name: _sha256(path)},
