@@ -46,6 +46,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import sys
 import time
 import warnings
@@ -592,7 +593,7 @@ def markdown_table(summary: Sequence[dict[str, Any]], paper_rows: dict[str, dict
                    paper_names: dict[str, str] | None = None) -> str:
     """A Markdown table: setting, lab accuracy (%) mean ± s.e. (and what the s.e. is over), seeds, train loss, run
     time; with ``paper_rows`` a column of the paper's published LFW accuracy (``paper_names`` maps lab labels to
-    paper row names; a missing row reads "not reported")."""
+    paper row names, after dropping an ", N epochs" suffix; a missing row reads "not reported")."""
     head = "| setting | lab accuracy (%) | s.e. over | train loss | time (s) |"
     rule = "|---|---|---|---|---|"
     if paper_rows is not None:
@@ -602,7 +603,8 @@ def markdown_table(summary: Sequence[dict[str, Any]], paper_rows: dict[str, dict
         line = (f"| {r['label']} | {100 * r['accuracy']:.2f} ± {100 * r['se']:.2f} | {r['se_kind']} | "
                 f"{r['train_loss']:.3f} | {r['seconds']:.0f} |")
         if paper_rows is not None:
-            name = (paper_names or {}).get(r["label"], r["label"])
+            base = re.sub(r", \d+ epochs$", "", r["label"])
+            name = (paper_names or {}).get(base, base)
             value = paper_rows.get(name, {}).get("LFW")
             line += f" {value:.2f} |" if value is not None else " not reported |"
         lines.append(line)

@@ -105,3 +105,14 @@ def test_presets_and_suite():
     # NSL is LMCL with m = 0: the same run as the Fig. 5 point at m = 0
     assert s["table2"][1].key() == s["fig5"][0].key()
     assert s["table1"][1].normalize_features is False
+
+
+def test_markdown_table_puts_paper_numbers_beside():
+    rows = [{"label": "LMCL, 8 epochs", "accuracy": 0.8, "se": 0.01, "se_kind": "over 3 seeds", "train_loss": 1.0,
+             "seconds": 2.0},
+            {"label": "NSL", "accuracy": 0.78, "se": 0.01, "se_kind": "over 3 seeds", "train_loss": 1.0, "seconds": 2.0}]
+    text = E.markdown_table(rows, E.PAPER["table2"]["rows"])
+    assert "| LMCL, 8 epochs | 80.00 ± 1.00 |" in text and "99.33 |" in text
+    assert "not reported" in text.splitlines()[-1]
+    assert E.PAPER["table2"]["rows"]["Softmax"]["LFW"] == 97.88
+    assert E.PAPER["table2"]["rows"]["A-Softmax"]["LFW"] == 99.42
