@@ -5,7 +5,7 @@ and network).
 The lab setting, and how it differs from the paper's (Sec. 4.1-4.3):
 
 - Training data: LFW View 1 training people (``peopleDevTrain.txt``) with at least ``min_images`` images each,
-  at most ``max_per_identity`` images per person (default 5 and 40: 298 people, ~3,900 images). The paper trains on
+  at most ``max_per_identity`` images per person (default 5 and 40: 298 people, 3,493 images). The paper trains on
   CASIA-WebFace (10,575 people, ~494K images).
 - Test data: the 1,000 pairs of View 1 ``pairsDevTest.txt`` (500 matched, 500 mismatched). Their 963 people are
   all in ``peopleDevTest.txt``, which shares nobody with ``peopleDevTrain.txt``: the network never sees a test
@@ -19,12 +19,12 @@ The lab setting, and how it differs from the paper's (Sec. 4.1-4.3):
   on the lab's shared 2-core CPU, too slow for tens of training runs in minutes.)
 - Optimisation: SGD, momentum 0.9, weight decay 5e-4, batch 128, lr 0.1 divided by 10 at 16/30, 24/30 and 28/30
   of the run (the paper's schedule shape, via :meth:`labkit.train.TrainConfig.lr_at`), ``epochs`` passes over the
-  data (a few hundred to a few thousand iterations instead of 30K). Random horizontal flips (the descriptor of the
+  data, 27 iterations each (8 epochs = 216 iterations, 20 epochs = 540, instead of 30K). Random horizontal flips (the descriptor of the
   mirrored image). Scale s = 30 by default (the paper: 64; the Eq. 6 bound for 298 classes is about 8).
 - Testing as in the paper: the embeddings of the image and of its mirror image are concatenated
   (:func:`labkit.evaluate.combine_flip`, ``"concat"``) and compared by cosine.
 - A-Softmax: ``labkit.losses.SphereFaceHead`` with m = 4; its lambda annealing is compressed so that lambda reaches
-  its floor (5) halfway through the run (SphereFace's schedule reaches it after ~1,650 iterations... of 30K).
+  its floor (5) halfway through the run (SphereFace's own schedule reaches it after ~1,660 of its 30K iterations).
 - LMCL without feature normalisation (Table 1): the weights are normalised, the features are not, so the logits
   are |x| cos(theta_j) and |x| (cos(theta_y) - m) (:class:`UnnormalizedCosFaceHead`). As in the paper, that model
   starts from the softmax loss (here: the first third of the iterations with m = 0) and then trains with LMCL.
