@@ -199,7 +199,11 @@ def test_cli_megaface_from_checkpoint_and_image_folders(tmp_path):
     torch.manual_seed(0)
     model = make_model("lab_cnn")
     ckpt = tmp_path / "last.pt"
-    torch.save({"model": model.state_dict(), "config": {"arch": "lab_cnn"}}, ckpt)
+    from labkit import checkpoint
+
+    # the trainer's format (labkit.train): backbone weights under "model", TrainConfig as a dict, RNG states
+    checkpoint.save({"model": model.state_dict(), "config": {"arch": "lab_cnn", "embedding_dim": 0},
+                     "rng": checkpoint.rng_state(), "iteration": 2}, ckpt)
     rng = np.random.default_rng(0)
     for ident in ("Ann", "Bob", "Cy"):
         base = rng.integers(0, 256, (112, 96, 3))
@@ -218,3 +222,21 @@ def test_cli_megaface_from_checkpoint_and_image_folders(tmp_path):
     assert d["n_probe_images"] == 6 and d["n_impostor"] == 6 * 12 and d["options"]["flip"] == "concat"
     # same face + small noise vs random images: even an untrained net ranks the mate first
     assert d["rank1"][-1] == 1.0
+
+
+def test_cli_ytf_from_video_features(data_dir, tmp_path):
+    from labkit.evaluate.ytf import read_splits
+
+    splits = data_dir("ytf_protocol") / "splits.txt"
+    pairs = read_splits(splits)
+    videos = unique_videos(pairs)
+    rng = np.random.default_rng(1)
+    person = {v.split("/")[0] for v in videos}
+    centre = {p: rng.normal(size=16) for p in sorted(person)}
+    feats = np.stack([centre[v.split("/")[0]] + 0.5 * rng.normal(size=16) for v in videos])
+    np.savez(tmp_path / "ytf.npz", videos=np.array(videos), features=feats)
+    out = tmp_path / "ytf.json"
+    assert cli.main(["ytf", "--features", str(tmp_path / "ytf.npz"), "--splits", str(splits), "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["n_pairs"] == 5000 and d["n_folds"] == 10
+    assert d["mean_accuracy"] > 0.9  # same-person videos share a centre: clearly separable
