@@ -1,0 +1,166 @@
+"""The notebook explorer of the toy sweep.
+
+- :func:`explorer_view` is the slider callback as a pure function: (sweep, m, s) -> (plotly figure, readout dict).
+  No browser or widget needed; tests call it directly.
+- :func:`build_toy_explorer` wires it to ``ipywidgets``: a margin slider (0 to 0.45), a scale slider, a readout, a
+  plotly ``go.Figure`` redrawn inside an ``ipywidgets.Output`` on every change (no FigureWidget), and a
+  "train at this m" button that trains a fresh model at the sliders' values with a live loss/accuracy plot and a
+  tqdm bar, then adds it to the sweep. Without face data the button explains where to put it.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from labkit.bounds import m_upper_bound
+from labkit.toy.plots import fig4
+
+BOUND = m_upper_bound(8, 2).value
+
+
+def readout(sweep, m: float, s: float) -> dict[str, Any]:
+    """The numbers for the run nearest (m, s), and softmax for comparison."""
+    res = sweep.get(m, s)
+    mt = res.metrics()
+    out = {"m": res.config.m, "s": res.config.s, "eq7_bound": round(BOUND, 4), "past_bound": res.config.m >= BOUND,
+           **{k: mt[k] for k in ("train_acc", "test_acc", "train_spread_deg", "train_min_gap_deg", "test_min_gap_deg",
+                                 "weight_margin")}}
+    sm = sweep.softmax()
+    if sm is not None:
+        out["softmax_train_acc"], out["softmax_test_acc"] = sm.train_acc, sm.test_acc
+    return out
+
+
+def readout_html(r: dict[str, Any]) -> str:
+    warn = (f"<b style='color:#D55E00'>m = {r['m']:.2f} is past the Eq. 7 bound {r['eq7_bound']:.3f}: no weight "
+            "arrangement leaves that margin between all 8 classes.</b>" if r["past_bound"] else
+            f"m = {r['m']:.2f} is below the Eq. 7 bound 1 - cos(2&pi;/8) = {r['eq7_bound']:.3f}.")
+    rows = [
+        ("accuracy train / held-out", f"{r['train_acc']:.3f} / {r['test_acc']:.3f}"),
+        ("mean angular spread in a class", f"{r['train_spread_deg']:.1f}&deg;"),
+        ("smallest gap between neighbours (train / held-out)", f"{r['train_min_gap_deg']:.1f}&deg; / {r['test_min_gap_deg']:.1f}&deg;"),
+        ("cosine margin left by the learned weights", f"{r['weight_margin']:.3f}"),
+    ]
+    if "softmax_train_acc" in r:
+        rows.append(("softmax, for comparison", f"{r['softmax_train_acc']:.3f} / {r['softmax_test_acc']:.3f}"))
+    body = "".join(f"<tr><td>{html.escape(a)}</td><td><b>{b}</b></td></tr>" for a, b in rows)
+    return f"<div><b>LMCL m={r['m']:.2f}, s={r['s']:g}</b> &mdash; {warn}<table>{body}</table></div>"
+
+
+def explorer_view(sweep, m: float, s: float):
+    """Slider callback: the figure (softmax and the chosen LMCL run, Fig. 4 layout) and its readout numbers."""
+    res = sweep.get(m, s)
+    runs = [r for r in (sweep.softmax(), res) if r is not None]
+    fig = fig4(runs, height=560)
+    fig.update_layout(width=760)
+    return fig, readout(sweep, m, s)
+
+
+@dataclass
+class ToyExplorer:
+    box: Any
+    m_slider: Any
+    s_slider: Any
+    readout: Any
+    output: Any
+    train_button: Any
+    train_output: Any
+    sweep: Any
+    last: dict | None = None
+
+    def refresh(self, *_: Any) -> None:
+        fig, numbers = explorer_view(self.sweep, self.m_slider.value, self.s_slider.value)
+        self.last = numbers
+        self.readout.value = readout_html(numbers)
+        self.output.clear_output(wait=True)
+        with self.output:
+            fig.show()
+
+
+def train_and_add(sweep, m: float, s: float, data=None, epochs: int = 30, seed: int = 0, live=None, progress=True):
+    """Train a fresh LMCL model at (m, s) and add it to ``sweep``. ``live(epoch, history)`` is called per epoch."""
+    import warnings
+
+    from labkit.toy.data import load_toy_data
+    from labkit.toy.train import ToyConfig, train_toy
+
+    data = data if data is not None else load_toy_data()
+    hist: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
+
+    def cb(epoch: int, rec: dict) -> None:
+        for k in hist:
+            hist[k].append(rec[k])
+        if live is not None:
+            live(epoch, hist)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = train_toy(ToyConfig(head="cosface", m=round(float(m), 4), s=float(s), epochs=epochs, seed=seed), data,
+                        progress=progress, callback=cb)
+    sweep.add(res)
+    return res
+
+
+def live_figure(hist: dict[str, list[float]], epochs: int):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "accuracy"))
+    x = list(range(1, len(hist["loss"]) + 1))
+    fig.add_trace(go.Scatter(x=x, y=hist["loss"], name="loss", line=dict(color="#0072B2")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=hist["train_acc"], name="train acc", line=dict(color="#E69F00")), row=1, col=2)
+    fig.add_trace(go.Scatter(x=x, y=hist["test_acc"], name="held-out acc", line=dict(color="#009E73")), row=1, col=2)
+    fig.update_xaxes(title_text="epoch", range=[0, epochs + 1])
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_layout(height=300, width=760, template="plotly_white")
+    return fig
+
+
+def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, seed: int = 0) -> ToyExplorer:
+    """The widget box: margin and scale sliders over the sweep, readout, figure, and the "train at this m" button."""
+    import ipywidgets as W
+
+    ss = sweep.ss or [16.0]
+    m_slider = W.FloatSlider(value=0.2, min=0.0, max=0.45, step=0.05, description="margin m", continuous_update=True,
+                             readout_format=".2f")
+    s_slider = W.SelectionSlider(options=ss, value=16.0 if 16.0 in ss else ss[0], description="scale s")
+    read = W.HTML()
+    out = W.Output()
+    button = W.Button(description="train at this m", icon="play", tooltip="train a fresh model at (m, s)")
+    train_out = W.Output()
+    ex = ToyExplorer(W.VBox([W.HBox([m_slider, s_slider, button]), read, out, train_out]), m_slider, s_slider, read,
+                     out, button, train_out, sweep)
+
+    def on_train(_btn=None) -> None:
+        from labkit import config
+        from labkit.toy.data import load_toy_data
+
+        train_out.clear_output()
+        with train_out:
+            try:
+                data = load_toy_data(data_root or None)
+            except config.DataMissingError as exc:
+                print(f"Cannot train here: {exc}")
+                return
+            plot = W.Output()
+            from IPython.display import display
+
+            display(plot)
+
+            def live(epoch: int, hist: dict) -> None:
+                plot.clear_output(wait=True)
+                with plot:
+                    live_figure(hist, epochs).show()
+
+            res = train_and_add(sweep, m_slider.value, s_slider.value, data=data, epochs=epochs, seed=seed, live=live)
+            print(f"trained {res.config.name}: train {res.train_acc:.3f}, held-out {res.test_acc:.3f}; added to the sweep")
+        ex.refresh()
+
+    m_slider.observe(ex.refresh, names="value")
+    s_slider.observe(ex.refresh, names="value")
+    button.on_click(on_train)
+    ex.on_train = on_train  # type: ignore[attr-defined]
+    ex.refresh()
+    return ex

@@ -1,0 +1,192 @@
+"""The 8-identity toy experiment (Fig. 4): data split, metrics, the shipped sweep and its MANIFEST, the explorer
+callback and widgets, the CLI, and re-training a shipped setting."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from labkit.bounds import m_upper_bound
+from labkit.toy import metrics
+from labkit.toy.data import IDENTITIES, balanced_epoch, holdout_mask
+from labkit.toy.sweep import ManifestError, load_sweep, shipped_sweep_dir, verify
+from labkit.toy.train import ToyConfig, ToyResult
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_sweep()
+
+
+# ---------------------------------------------------------------- data choices (no face data needed)
+
+
+def test_holdout_every_fifth_per_identity_and_deterministic():
+    labels = np.repeat(np.arange(3), [10, 7, 5])
+    a, b = holdout_mask(labels), holdout_mask(labels)
+    assert (a == b).all()
+    assert [int((~a[labels == c]).sum()) for c in range(3)] == [2, 1, 1]
+
+
+def test_balanced_epoch_draws_the_same_number_per_class():
+    labels = np.repeat(np.arange(4), [100, 30, 8, 3])
+    idx = balanced_epoch(labels, 16, np.random.default_rng(0))
+    assert np.bincount(labels[idx]).tolist() == [16] * 4
+    assert len(set(idx[labels[idx] == 0])) == 16  # a big class is sub-sampled without repeats
+
+
+# ---------------------------------------------------------------- metrics on constructed features
+
+
+def _ring(width_deg: float, n: int = 50, c: int = 8):
+    ang, lab = [], []
+    for k in range(c):
+        centre = 2 * np.pi * k / c
+        ang.append(centre + np.radians(np.linspace(-width_deg / 2, width_deg / 2, n)))
+        lab.append(np.full(n, k))
+    a = np.concatenate(ang)
+    return np.stack([np.cos(a), np.sin(a)], 1) * 3.0, np.concatenate(lab)
+
+
+def test_neighbour_gap_of_evenly_spaced_arcs():
+    feats, labels = _ring(width_deg=20)
+    gaps = metrics.neighbour_gaps(feats, labels, coverage=1.0)
+    np.testing.assert_allclose(gaps, 45 - 20, atol=1e-6)
+    g = metrics.class_geometry(feats, labels)
+    np.testing.assert_allclose(g["spread"], 5.0, atol=0.2)  # mean |angle| over a uniform +-10 deg arc
+
+
+def test_weight_margin_of_evenly_spaced_weights_is_the_eq7_bound():
+    a = 2 * np.pi * np.arange(8) / 8
+    w = np.stack([np.cos(a), np.sin(a)], 1)
+    geo = metrics.weight_geometry(w)
+    assert geo["weight_margin"] == pytest.approx(m_upper_bound(8, 2).value, abs=1e-9)
+    assert geo["weight_min_gap_deg"] == pytest.approx(45.0)
+
+
+# ---------------------------------------------------------------- shipped sweep and MANIFEST
+
+
+def test_shipped_sweep_verifies_and_covers_the_grid(shipped):
+    manifest = verify()
+    assert "toy sweep" in manifest["command"] and "torch" in manifest["versions"]
+    assert shipped.softmax() is not None
+    assert {0.0, 0.1, 0.2, 0.35, 0.45} <= set(shipped.ms) and 16.0 in shipped.ss
+    size = sum(p.stat().st_size for p in shipped_sweep_dir().iterdir())
+    assert size < 3_000_000
+
+
+def test_manifest_detects_a_tampered_file(tmp_path):
+    dst = tmp_path / "sweep"
+    shutil.copytree(shipped_sweep_dir(), dst)
+    verify(dst)
+    victim = sorted(dst.glob("*.json"))[0]
+    info = json.loads(victim.read_text())
+    info["train_acc"] = 1.0
+    victim.write_text(json.dumps(info))
+    with pytest.raises(ManifestError, match="sha256 mismatch"):
+        verify(dst)
+    (dst / "extra.npz").write_bytes(b"x")
+    with pytest.raises(ManifestError, match="unlisted"):
+        verify(dst)
+
+
+def test_gap_grows_from_m0_to_m02_in_the_shipped_sweep(shipped):
+    g0 = shipped.get(0.0, 16).metrics()
+    g2 = shipped.get(0.2, 16).metrics()
+    assert g2["train_min_gap_deg"] > g0["train_min_gap_deg"]
+    assert g2["train_spread_deg"] < g0["train_spread_deg"]
+
+
+def test_margins_past_the_bound_record_the_eq7_warning(shipped):
+    for m in (0.35, 0.45):
+        assert any("MarginBoundWarning" in w for w in shipped.get(m, 16).meta["warnings"])
+    assert not shipped.get(0.2, 16).meta["warnings"]
+
+
+# ---------------------------------------------------------------- explorer
+
+
+def test_slider_callback_is_pure_and_updates_numbers(shipped):
+    from labkit.toy.widgets import explorer_view
+
+    fig0, r0 = explorer_view(shipped, 0.0, 16)
+    fig2, r2 = explorer_view(shipped, 0.2, 16)
+    fig45, r45 = explorer_view(shipped, 0.45, 16)
+    assert r0["m"] == 0.0 and r2["m"] == pytest.approx(0.2) and r45["past_bound"] and not r2["past_bound"]
+    assert r0["train_min_gap_deg"] != r2["train_min_gap_deg"]
+    assert len(fig2.data) == len(fig0.data) > 8
+    again, r2b = explorer_view(shipped, 0.2, 16)
+    assert r2b == r2 and again.to_json() == fig2.to_json()
+
+
+def test_explorer_widgets_update_readout(shipped, monkeypatch, tmp_path):
+    from labkit.toy.widgets import build_toy_explorer
+
+    ex = build_toy_explorer(shipped)
+    before = ex.readout.value
+    ex.m_slider.value = 0.0
+    assert ex.readout.value != before and ex.last["m"] == 0.0
+    ex.m_slider.value = 0.45
+    assert "past the Eq. 7 bound" in ex.readout.value
+    # no face data: the train button explains instead of failing
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    ex.on_train()
+    text = "".join(o.get("text", "") for o in ex.train_output.outputs)
+    assert "Cannot train here" in text and "LABKIT_DATA" in text
+
+
+# ---------------------------------------------------------------- training on the 8 faces
+
+
+@pytest.fixture
+def toy_data(data_dir):
+    from labkit.toy.data import load_toy_data
+
+    data = load_toy_data(data_dir("lfw_aligned_112x96"))  # decoded once, then read from the cache
+    assert len(data.labels) == 1348 and np.bincount(data.labels).tolist() == [530, 236, 144, 121, 109, 77, 71, 60]
+    return data
+
+
+def test_retraining_a_shipped_setting_reproduces_its_numbers(toy_data, shipped):
+    from labkit.toy.train import train_toy
+
+    ref = shipped.get(0.2, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = train_toy(ref.config, toy_data)
+    assert abs(res.train_acc - ref.train_acc) <= 0.03
+    assert abs(res.test_acc - ref.test_acc) <= 0.04
+    a, b = res.metrics(), ref.metrics()
+    assert abs(a["train_min_gap_deg"] - b["train_min_gap_deg"]) <= 5.0
+    # and the fresh m = 0.2 model separates classes better than the shipped m = 0 one
+    assert a["train_min_gap_deg"] > shipped.get(0.0, 16).metrics()["train_min_gap_deg"]
+
+
+def test_cli_writes_features_labels_weights_history_and_metadata(toy_data, tmp_path):
+    from labkit.toy.cli import main
+
+    assert main(["--head", "cosface", "--m", "0.2", "--s", "16", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    assert main(["--head", "softmax", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    npz = tmp_path / "cosface_m0.20_s16_seed0.npz"
+    z = np.load(npz)
+    assert z["features"].shape == (1348, 2) and z["weights"].shape == (len(IDENTITIES), 2)
+    assert z["is_train"].sum() == 1078 and len(z["history_loss"]) == 2
+    info = json.loads(npz.with_suffix(".json").read_text())
+    assert {"train_acc", "test_acc", "metrics", "meta", "history", "config"} <= set(info)
+    res = ToyResult.load(npz)
+    assert res.config == ToyConfig(head="cosface", m=0.2, s=16.0, epochs=2)
+    assert (tmp_path / "softmax_seed0.json").exists()
+
+
+def test_cli_without_data_says_where_to_put_it(tmp_path, monkeypatch, capsys):
+    from labkit.toy.cli import main
+
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    assert main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--epochs", "1"]) == 2
+    assert "LABKIT_DATA" in capsys.readouterr().err
