@@ -15,7 +15,7 @@ from labkit.data.lfw import ProtocolFormatError
 from labkit.evaluate import cli
 from labkit.evaluate.features import combine_flip, cosine_pairs, embed_batches, embed_paths
 from labkit.evaluate.lfw import evaluate_lfw, load_lfw_pairs, unique_images
-from labkit.evaluate.ytf import evaluate_ytf, read_splits, unique_videos, video_feature, video_frames
+from labkit.evaluate.ytf import evaluate_ytf, read_ytf_splits, unique_videos, video_feature, video_frames
 
 # ---------------------------------------------------------------- LFW on the real pairs.txt
 
@@ -50,13 +50,13 @@ def test_lfw_folds_follow_the_file_blocks(data_dir):
 
 
 def test_ytf_real_splits(data_dir):
-    pairs = read_splits(data_dir("ytf_protocol") / "splits.txt")
+    pairs = read_ytf_splits(data_dir("ytf_protocol") / "splits.txt")
     assert len(pairs) == 5000
-    for s in range(1, 11):
-        block = [p for p in pairs if p.split == s]
+    for s in range(10):
+        block = [p for p in pairs if p.fold == s]
         assert len(block) == 500
         assert all(p.same for p in block[:250]) and not any(p.same for p in block[250:])
-    assert pairs[0].video1 == "Sadie_Frost/1" and pairs[0].video2 == "Sadie_Frost/5"
+    assert pairs[0].videos == ("Sadie_Frost/1", "Sadie_Frost/5")
     assert len(unique_videos(pairs)) == 3226
 
 
@@ -66,7 +66,7 @@ def test_ytf_real_splits(data_dir):
         ("1, 3, A/1, A/2", "5 comma-separated"),
         ("1, x, A/1, A/2, 1", "integers"),
         ("1, 3, A/1, A/2, 2", "0 or 1"),
-        ("1, 3, A1, A/2, 1", "Person_Name/<video number>"),
+        ("1, 3, A1, A/2, 1", "Person_Name/<number>"),
         ("1, 3, A/1, B/2, 1", "people differ"),
     ],
 )
@@ -74,7 +74,7 @@ def test_ytf_malformed_line_names_file_and_line(tmp_path, bad, message):
     f = tmp_path / "splits.txt"
     f.write_text(f"split number, pair number in split, first name, second name, is same:\n1, 1, A/1, A/2, 1\n{bad}\n")
     with pytest.raises(ProtocolFormatError, match=message) as info:
-        read_splits(f)
+        read_ytf_splits(f)
     assert f"{f}:3:" in str(info.value)
 
 
@@ -88,22 +88,22 @@ def test_ytf_frame_folders_and_video_means(tmp_path):
     for i in (3, 1, 2):
         _jpeg(root / "Ann_Lee" / "0" / f"0.{i}.jpg", 10 * i)
     (root / "Ann_Lee" / "0" / "notes.txt").write_text("not a frame")
-    frames = video_frames(root, "Ann_Lee/0")
+    frames = video_frames(root, "Ann_Lee", 0)
     assert [p.name for p in frames] == ["0.1.jpg", "0.2.jpg", "0.3.jpg"]
-    with pytest.raises(FileNotFoundError, match="frame_images_DB/<Person>/<video>"):
-        video_frames(root, "Ann_Lee/9")
+    with pytest.raises(FileNotFoundError, match="<Person>/<video#>"):
+        video_frames(root, "Ann_Lee", 9)
     f = np.array([[3.0, 4.0], [0.0, 2.0]])
     np.testing.assert_allclose(video_feature(f, normalize_frames=False), [1.5, 3.0])
     np.testing.assert_allclose(video_feature(f), [0.3, 0.9])  # (0.6, 0.8) and (0, 1) averaged
 
 
 def test_ytf_evaluation_uses_splits_as_folds(data_dir):
-    pairs = read_splits(data_dir("ytf_protocol") / "splits.txt")
+    pairs = read_ytf_splits(data_dir("ytf_protocol") / "splits.txt")
     rng = np.random.default_rng(0)
     feats = {v: rng.normal(size=8) for v in unique_videos(pairs)}
     res = evaluate_ytf(feats, pairs)
     assert res.n_pairs == 5000 and res.n_folds == 10
-    assert res.options["folds"] == [str(s) for s in range(1, 11)]
+    assert res.options["folds"] == [str(s) for s in range(10)]
     assert 0.4 < res.mean_accuracy < 0.6  # random features: chance level
     with pytest.raises(KeyError, match="no feature"):
         evaluate_ytf({}, pairs)
@@ -225,10 +225,9 @@ def test_cli_megaface_from_checkpoint_and_image_folders(tmp_path):
 
 
 def test_cli_ytf_from_video_features(data_dir, tmp_path):
-    from labkit.evaluate.ytf import read_splits
 
     splits = data_dir("ytf_protocol") / "splits.txt"
-    pairs = read_splits(splits)
+    pairs = read_ytf_splits(splits)
     videos = unique_videos(pairs)
     rng = np.random.default_rng(1)
     person = {v.split("/")[0] for v in videos}

@@ -70,6 +70,8 @@ def read_ytf_splits(path: str | Path, check_structure: bool = True) -> list[Vide
         if same not in ("0", "1"):
             raise ProtocolFormatError(f"{where}: is_same must be 0 or 1, found {same!r}")
         (n1, v1), (n2, v2) = _video(tok[2], where), _video(tok[3], where)
+        if same == "1" and n1 != n2:
+            raise ProtocolFormatError(f"{where}: marked same (1) but the people differ: {n1}/{v1} vs {n2}/{v2}")
         out.append(VideoPair(int(split) - 1, int(number), n1, v1, n2, v2, same == "1"))
     if check_structure:
         _check_structure(out, path)

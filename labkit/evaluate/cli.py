@@ -95,15 +95,19 @@ def _run_lfw(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_ytf(args: argparse.Namespace) -> dict[str, Any]:
-    from labkit.evaluate.ytf import evaluate_ytf, read_splits, splits_path, unique_videos, video_feature, video_frames
+    from labkit.evaluate.ytf import (evaluate_ytf, read_ytf_splits, unique_videos, video_feature, video_frames,
+                                     ytf_protocol_path)
 
-    pairs = read_splits(args.splits or splits_path(args.data_root))
+    pairs = read_ytf_splits(args.splits or ytf_protocol_path(args.data_root))
     opts = {**_options(args), "normalize_frames": not args.raw_frames}
     if args.checkpoint:
         if not args.frames_root:
             raise DataMissingError("--frames-root (YTF frame_images_DB folder) is needed with --checkpoint")
         embed = _embedder(args)
-        feats = {v: video_feature(embed(video_frames(args.frames_root, v)), not args.raw_frames) for v in unique_videos(pairs)}
+        feats = {}
+        for v in unique_videos(pairs):
+            person, number = v.rsplit("/", 1)
+            feats[v] = video_feature(embed(video_frames(args.frames_root, person, int(number))), not args.raw_frames)
     else:
         data = _npz(args.features, ("videos", "features"))
         feats = dict(zip(data["videos"].tolist(), data["features"]))
