@@ -47,6 +47,7 @@ test-browser: setup browser-deps
 bench: setup
 	$(PY) benchmarks/heads.py
 	$(PY) benchmarks/decode.py
+	$(PY) benchmarks/eval_speed.py --quick
 
 # Remove outputs from every notebook before committing (a test fails on committed outputs).
 strip: setup
