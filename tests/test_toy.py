@@ -176,7 +176,7 @@ def test_cli_writes_features_labels_weights_history_and_metadata(toy_data, tmp_p
     npz = tmp_path / "cosface_m0.20_s16_seed0.npz"
     z = np.load(npz)
     assert z["features"].shape == (1348, 2) and z["weights"].shape == (len(IDENTITIES), 2)
-    assert z["is_train"].sum() == 1078 and len(z["history_loss"]) == 2
+    assert z["is_train"].sum() == 1081 and len(z["history_loss"]) == 2
     info = json.loads(npz.with_suffix(".json").read_text())
     assert {"train_acc", "test_acc", "metrics", "meta", "history", "config"} <= set(info)
     res = ToyResult.load(npz)

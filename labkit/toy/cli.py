@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or shipped_sweep_dir()
         cfgs = grid(args.ms or M_GRID, args.ss or S_GRID, seed=args.seed, epochs=args.epochs)
         run_sweep(out, data, cfgs)
-        cmd = "python -m labkit toy " + " ".join(a for a in argv if not a.startswith("/"))
+        cmd = "python -m labkit toy " + " ".join(argv)
         print(f"manifest: {write_manifest(out, cmd, args.seed)}")
         return 0
     p = argparse.ArgumentParser(prog="python -m labkit toy", description="train one 8-identity 2-D toy model")
