@@ -137,8 +137,7 @@ def test_explorer_widgets_update_readout(shipped, monkeypatch, tmp_path):
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
     ex.on_train()
-    text = "".join(o.get("text", "") for o in ex.train_output.outputs)
-    assert "Cannot train here" in text and "LABKIT_DATA" in text
+    assert "Cannot train here" in ex.status.value and "LABKIT_DATA" in ex.status.value
 
 
 # ---------------------------------------------------------------- training on the 8 faces
@@ -190,3 +189,17 @@ def test_cli_without_data_says_where_to_put_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
     assert main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--epochs", "1"]) == 2
     assert "LABKIT_DATA" in capsys.readouterr().err
+
+
+def test_train_button_trains_at_the_slider_values_and_adds_to_the_sweep(toy_data, data_dir):
+    from labkit.toy.sweep import load_sweep
+    from labkit.toy.widgets import build_toy_explorer
+
+    sweep = load_sweep()
+    ex = build_toy_explorer(sweep, data_root=str(data_dir("lfw_aligned_112x96")), epochs=1)
+    ex.s_slider.value = 8.0
+    ex.m_slider.value = 0.1  # not shipped at s = 8
+    assert ("cosface", 0.1, 8.0) not in sweep.runs
+    ex.on_train()
+    assert ("cosface", 0.1, 8.0) in sweep.runs and "added to the sweep" in ex.status.value
+    assert ex.last["m"] == pytest.approx(0.1) and ex.last["s"] == 8.0

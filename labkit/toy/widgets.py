@@ -68,6 +68,7 @@ class ToyExplorer:
     train_button: Any
     train_output: Any
     sweep: Any
+    status: Any = None
     last: dict | None = None
 
     def refresh(self, *_: Any) -> None:
@@ -130,20 +131,22 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
     out = W.Output()
     button = W.Button(description="train at this m", icon="play", tooltip="train a fresh model at (m, s)")
     train_out = W.Output()
-    ex = ToyExplorer(W.VBox([W.HBox([m_slider, s_slider, button]), read, out, train_out]), m_slider, s_slider, read,
-                     out, button, train_out, sweep)
+    status = W.HTML()
+    ex = ToyExplorer(W.VBox([W.HBox([m_slider, s_slider, button]), read, out, status, train_out]), m_slider, s_slider,
+                     read, out, button, train_out, sweep, status)
 
     def on_train(_btn=None) -> None:
         from labkit import config
         from labkit.toy.data import load_toy_data
 
         train_out.clear_output()
+        try:
+            data = load_toy_data(data_root or None)
+        except config.DataMissingError as exc:
+            status.value = f"<b>Cannot train here:</b> {html.escape(str(exc))}"
+            return
+        status.value = f"training LMCL m={m_slider.value:.2f}, s={s_slider.value:g} for {epochs} epochs ..."
         with train_out:
-            try:
-                data = load_toy_data(data_root or None)
-            except config.DataMissingError as exc:
-                print(f"Cannot train here: {exc}")
-                return
             plot = W.Output()
             from IPython.display import display
 
@@ -155,7 +158,8 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
                     live_figure(hist, epochs).show()
 
             res = train_and_add(sweep, m_slider.value, s_slider.value, data=data, epochs=epochs, seed=seed, live=live)
-            print(f"trained {res.config.name}: train {res.train_acc:.3f}, held-out {res.test_acc:.3f}; added to the sweep")
+        status.value = (f"trained {res.config.name}: train {res.train_acc:.3f}, held-out {res.test_acc:.3f}; "
+                        "added to the sweep")
         ex.refresh()
 
     m_slider.observe(ex.refresh, names="value")
