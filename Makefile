@@ -29,6 +29,10 @@ lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
+# The instructor's dashboard: Voila on 127.0.0.1, no code cells, booting from the shipped sweep.
+demo: setup
+	$(VENV)/bin/voila notebooks/08_instructor_dashboard.ipynb --Voila.ip=127.0.0.1 $(DEMO_ARGS)
+
 # Unit tests, then every notebook parameterised into build/ by papermill (fast mode) and executed by nbval.
 test: setup browser-deps
 	$(PY) -m labkit.notebooks prepare --mode fast --out $(NB_BUILD)

@@ -41,6 +41,8 @@ LAB_MAP: tuple[Chapter, ...] = (
             "Tables 3-5", "~1 min", "evaluates a trained checkpoint"),
     Chapter("07_margin_and_normalization", "accuracy vs m, with/without normalization, loss comparison",
             "Fig. 5, Tables 1-2", "~1 min", "minutes on CPU, several seeds"),
+    Chapter("08_instructor_dashboard", "the instructor's dashboard: Fig. 2, 3 and 4 sliders, no code (make demo)",
+            "Fig. 2-4", "~10 s", "same"),
 )
 
 

@@ -56,15 +56,15 @@ def real_console_errors(console: list[str]) -> list[str]:
 
 
 def widget_text(page, css_class: str) -> str:
-    loc = page.locator(f".{css_class}").first
-    return loc.inner_text()
+    """Text of the first *visible* widget with this class (hidden tabs are skipped)."""
+    return page.locator(f".{css_class}:visible").first.inner_text()
 
 
 def figure_signature(page, css_class: str = "labkit-figure") -> str:
     """A string that changes when the plotly figure in the labelled Output is redrawn with other data."""
     return page.evaluate(
         f"""() => {{
-            const fig = document.querySelector('.{css_class} .js-plotly-plot');
+            const fig = [...document.querySelectorAll('.{css_class} .js-plotly-plot')].find(e => e.offsetParent !== null);
             if (!fig) return '';
             const data = (fig.data || []).map(t => JSON.stringify([t.x, t.y, t.r, t.theta]).slice(0, 4000));
             return data.join('|') + [...fig.querySelectorAll('path')].slice(0, 50).map(p => p.getAttribute('d')).join('');
@@ -73,7 +73,7 @@ def figure_signature(page, css_class: str = "labkit-figure") -> str:
 
 
 def press_slider(page, slider_class: str, key: str = "ArrowRight", presses: int = 1) -> None:
-    handle = page.locator(f".{slider_class} .noUi-handle").first
+    handle = page.locator(f".{slider_class}:visible .noUi-handle").first
     handle.scroll_into_view_if_needed()
     handle.focus()
     for _ in range(presses):
