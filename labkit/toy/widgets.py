@@ -129,6 +129,10 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
     s_slider = W.SelectionSlider(options=ss, value=16.0 if 16.0 in ss else ss[0], description="scale s")
     read = W.HTML()
     out = W.Output()
+    # CSS hooks for the real-browser tests (tests/browser): margin slider, readout, figure.
+    m_slider.add_class("labkit-m-slider")
+    read.add_class("labkit-readout")
+    out.add_class("labkit-figure")
     button = W.Button(description="train at this m", icon="play", tooltip="train a fresh model at (m, s)")
     train_out = W.Output()
     status = W.HTML()
