@@ -49,13 +49,17 @@ def readout_html(r: dict[str, Any]) -> str:
     return f"<div><b>LMCL m={r['m']:.2f}, s={r['s']:g}</b> &mdash; {warn}<table>{body}</table></div>"
 
 
-def explorer_view(sweep, m: float, s: float):
-    """Slider callback: the figure (softmax and the chosen LMCL run, Fig. 4 layout) and its readout numbers."""
-    res = sweep.get(m, s)
-    runs = [r for r in (sweep.softmax(), res) if r is not None]
+def figure_view(sweep, m: float, s: float):
+    """The figure for (m, s): softmax and the nearest LMCL run, in the Fig. 4 layout."""
+    runs = [r for r in (sweep.softmax(), sweep.get(m, s)) if r is not None]
     fig = fig4(runs, height=560)
     fig.update_layout(width=760)
-    return fig, readout(sweep, m, s)
+    return fig
+
+
+def explorer_view(sweep, m: float, s: float):
+    """Slider callback as a pure function: the figure (Fig. 4 layout) and the readout numbers for (m, s)."""
+    return figure_view(sweep, m, s), readout(sweep, m, s)
 
 
 @dataclass
@@ -72,9 +76,11 @@ class ToyExplorer:
     last: dict | None = None
 
     def refresh(self, *_: Any) -> None:
-        fig, numbers = explorer_view(self.sweep, self.m_slider.value, self.s_slider.value)
+        # The numbers first (cheap), so the readout follows the slider at once; then the figure (slower to build).
+        numbers = readout(self.sweep, self.m_slider.value, self.s_slider.value)
         self.last = numbers
         self.readout.value = readout_html(numbers)
+        fig = figure_view(self.sweep, self.m_slider.value, self.s_slider.value)
         self.output.clear_output(wait=True)
         with self.output:
             fig.show()

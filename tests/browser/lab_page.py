@@ -43,6 +43,15 @@ def run_all(page, timeout_s: float = 240) -> float:
     return time.monotonic() - t0
 
 
+def state(page) -> dict:
+    """Prompts and kernel status, for failure messages."""
+    return page.evaluate(
+        """() => ({prompts: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent),
+                   status: document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status,
+                   dialogs: [...document.querySelectorAll('.jp-Dialog')].map(e => e.innerText.slice(0, 300))})"""
+    )
+
+
 def error_outputs(page) -> list[str]:
     """Texts of error outputs (tracebacks) in the notebook."""
     return page.evaluate(
@@ -72,9 +81,18 @@ def figure_signature(page, css_class: str = "labkit-figure") -> str:
     )
 
 
+def settle(page, quiet_ms: int = 400, timeout_ms: int = 5000) -> None:
+    """Wait until the page has rendered what scrolling brought into view (JupyterLab renders cells lazily, and a
+    large plotly figure can keep the browser's main thread busy): two animation frames, then a quiet spell."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_timeout(quiet_ms)
+    page.wait_for_load_state("networkidle", timeout=timeout_ms)
+
+
 def press_slider(page, slider_class: str, key: str = "ArrowRight", presses: int = 1) -> None:
     handle = page.locator(f".{slider_class}:visible .noUi-handle").first
     handle.scroll_into_view_if_needed()
+    settle(page)
     handle.focus()
     for _ in range(presses):
         handle.press(key)
@@ -101,3 +119,34 @@ def shutdown_kernels(url: str, token: str) -> None:
         urllib.request.urlopen(
             urllib.request.Request(f"{url}/api/sessions/{s['id']}?token={token}", method="DELETE"), timeout=10
         )
+
+
+def slider_latency(page, slider_class: str = "labkit-m-slider", readout_class: str = "labkit-readout",
+                   key: str = "ArrowRight", presses: int = 2, timeout_s: float = 5.0) -> tuple[str, str, float]:
+    """Press a key on the visible slider and measure, inside the page, the time from the first keydown to the
+    moment the visible readout's text changed (a MutationObserver stamps it). Returns (before, after, seconds);
+    seconds is inf if the readout never changed."""
+    handle = page.locator(f".{slider_class}:visible .noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    settle(page)
+    before = page.evaluate(
+        f"""() => {{
+            const el = [...document.querySelectorAll('.{readout_class}')].find(e => e.offsetParent !== null);
+            const t = window.__labkit = {{before: el.innerText, key: null, changed: null}};
+            new MutationObserver(() => {{
+                if (t.changed === null && el.innerText !== t.before) t.changed = performance.now();
+            }}).observe(el, {{subtree: true, childList: true, characterData: true, attributes: true}});
+            document.addEventListener('keydown', () => {{ if (t.key === null) t.key = performance.now(); }},
+                                      {{capture: true}});
+            return t.before;
+        }}"""
+    )
+    handle.focus()
+    for _ in range(presses):
+        handle.press(key)
+    try:
+        page.wait_for_function("() => window.__labkit.changed !== null", timeout=timeout_s * 1000, polling=50)
+    except Exception:
+        return before, widget_text(page, readout_class), float("inf")
+    t = page.evaluate("() => window.__labkit")
+    return before, widget_text(page, readout_class), (t["changed"] - t["key"]) / 1000.0
