@@ -22,14 +22,38 @@ def open_notebook(browser, url: str, token: str, name: str, viewport=(1400, 1000
     page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    wait_kernel_idle(url, token, name)
     return page, console
+
+
+def wait_kernel_idle(url: str, token: str, name: str, timeout_s: float = 90.0) -> None:
+    """Wait until the server has a session for this notebook whose kernel reports 'idle' (on a cold machine the
+    page can look ready before its first kernel is, and a Run All sent then is lost)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=10) as resp:
+            sessions = json.load(resp)
+        if any(s.get("path", "").endswith(name) and s.get("kernel", {}).get("execution_state") == "idle"
+               for s in sessions):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the kernel of {name} did not become idle within {timeout_s} s")
 
 
 def run_all(page, timeout_s: float = 240) -> float:
     """Run > Run All Cells, then wait until no cell is queued or running; returns the seconds it took."""
     t0 = time.monotonic()
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    started = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                         .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
+    for attempt in range(2):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function(started, timeout=20_000, polling=250)
+            break
+        except Exception:
+            if attempt:
+                raise
     page.wait_for_function(
         """() => {
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
