@@ -62,12 +62,14 @@ def _check_sphere_margin(m: int) -> int:
 
 
 def psi(theta: np.ndarray | float, m: int) -> np.ndarray:
-    """A-Softmax's monotone angle function (NumPy), psi(theta) = (-1)^k cos(m theta) - 2k for theta in
-    [k pi/m, (k+1) pi/m]; the same function as :func:`labkit.losses.sphereface_psi`, for plotting."""
+    """A-Softmax's monotone angle function for plotting: :func:`labkit.losses.sphereface_psi` (the one
+    implementation) evaluated in float64 on a NumPy array or a float, theta in [0, pi]."""
+    import torch
+
+    from labkit.losses import sphereface_psi
+
     m = _check_sphere_margin(m)
-    theta = np.asarray(theta, dtype=np.float64)
-    k = np.clip(np.floor(theta * m / math.pi), 0, m - 1)
-    return (1.0 - 2.0 * (k % 2)) * np.cos(m * theta) - 2.0 * k
+    return sphereface_psi(torch.as_tensor(np.asarray(theta, dtype=np.float64)), m).numpy()
 
 
 def _bisect(f: Callable[[float], float], lo: float, hi: float, iters: int = 80) -> float:

@@ -50,16 +50,14 @@ def test_asoftmax_boundary_point_really_is_on_the_boundary():
     assert float(theory.psi(math.acos(c1), m)) == pytest.approx(c2, abs=1e-9)
 
 
-def test_psi_matches_losses_sphereface_psi():
-    import torch
-
-    from labkit import losses
-
-    th = np.linspace(0, math.pi, 101)
-    for m in (1, 2, 4):
-        ref = losses.sphereface_psi(torch.tensor(th), m).numpy()
-        assert np.allclose(theory.psi(th, m), ref, atol=1e-12)
+def test_psi_wraps_the_losses_function_for_numpy():
+    th = np.linspace(0.0, math.pi, 7)
+    out = theory.psi(th, 3)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == th.shape
+    assert float(theory.psi(0.0, 3)) == 1.0 and float(theory.psi(math.pi, 3)) == pytest.approx(-5.0)  # -(2m-1)
     assert np.allclose(theory.psi(th, 1), np.cos(th))
+    with pytest.raises(ValueError):
+        theory.psi(th, 0)
 
 
 def test_decision_callback_readout_follows_sliders():
