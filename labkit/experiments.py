@@ -11,16 +11,21 @@ The lab setting, and how it differs from the paper's (Sec. 4.1-4.3):
   all in ``peopleDevTest.txt``, which shares nobody with ``peopleDevTrain.txt``: the network never sees a test
   identity. The pairs are cut into 10 folds of 50 matched + 50 mismatched pairs (file order) and scored with the
   lab's one 10-fold routine, :func:`labkit.evaluate.kfold_verification`. The paper reports LFW View 2 (6,000 pairs).
-- Network: the input is a fixed descriptor of the aligned face, not pixels: a histogram of oriented gradients
-  (scikit-image HOG of the grey 56x48 image, 6x6-pixel cells, 2x2-cell blocks) reduced to ``pca_dim`` whitened PCA
-  components fitted on the training images only. The learned part is a 3-layer MLP (``hidden`` units, batch norm,
-  PReLU) giving a ``embedding_dim``-d face embedding; the heads of :mod:`labkit.losses` sit on top. The paper
-  trains a 64-layer residual CNN on 112x96 pixels. (The CPU ``labkit.models.lab_cnn`` was measured at ~30 images/s
-  on the lab's shared 2-core CPU, too slow for tens of training runs in minutes.)
-- Optimisation: SGD, momentum 0.9, weight decay 5e-4, batch 128, lr 0.1 divided by 10 at 16/30, 24/30 and 28/30
-  of the run (the paper's schedule shape, via :meth:`labkit.train.TrainConfig.lr_at`), ``epochs`` passes over the
-  data, 27 iterations each (8 epochs = 216 iterations, 20 epochs = 540, instead of 30K). Random horizontal flips (the descriptor of the
-  mirrored image). Scale s = 30 by default (the paper: 64; the Eq. 6 bound for 298 classes is about 8).
+- Network (``backbone="cnn"``, the default): a small CNN on pixels. The aligned 112x96 faces are area-downsampled
+  to 28x24 RGB (decoded once, cached as uint8 in :func:`labkit.config.cache_dir`, never in the data root),
+  normalised as (x - 127.5) / 128. Four conv3x3-BN-PReLU blocks (widths :data:`CNN_CHANNELS`, max-pool after the
+  first three; :class:`labkit.toy.model.ToyNet` reused), FC(``hidden``)-PReLU-BN, and a bias-free linear
+  ``embedding_dim``-d (128) embedding; the heads of :mod:`labkit.losses` sit on top. About 0.24M parameters in the
+  network. The paper trains a 64-layer residual CNN on 112x96 pixels with a 512-d embedding.
+- Optimisation (cnn): Adam (lr 3e-3, weight decay 5e-4), linear warm-up over the first 10 % of the iterations then
+  cosine decay (:func:`warmup_cosine`), batch 128, ``epochs`` passes of 27 iterations (5 epochs = 135 iterations,
+  instead of the paper's 30K SGD iterations), random horizontal flips (p = 0.5), 2 CPU threads per run.
+  Scale s = 30 by default (the paper: 64; the Eq. 6 bound for 298 classes is about 8).
+- ``backbone="hog-mlp"``: the fast, weaker alternative kept from the first version of this lab: HOG of the grey
+  56x48 face (6x6-pixel cells, 2x2-cell blocks), ``pca_dim`` whitened PCA components fitted on the training images
+  only, a 3-layer MLP (``hidden`` units, BN, PReLU) to the embedding, SGD 0.1 with the paper's step schedule
+  (lr / 10 at 16/30, 24/30, 28/30 of the run, :meth:`labkit.train.TrainConfig.lr_at`). The network never sees
+  pixels, so it is a stand-in, not a reproduction; use it with ``--epochs 8 20`` (its earlier training lengths).
 - Testing as in the paper: the embeddings of the image and of its mirror image are concatenated
   (:func:`labkit.evaluate.combine_flip`, ``"concat"``) and compared by cosine.
 - A-Softmax: ``labkit.losses.SphereFaceHead`` with m = 4; its lambda annealing is compressed so that lambda reaches
@@ -32,10 +37,11 @@ The lab setting, and how it differs from the paper's (Sec. 4.1-4.3):
 Error bars: each run gives a 10-fold mean accuracy; :func:`summarize` reports the mean over seeds and its standard
 error std(ddof=1)/sqrt(n_seeds) (the 10-fold s.e. of the single run when there is one seed, labelled as such).
 
-Entry points: :func:`load_lab_data` (decodes once, caches the descriptors in :func:`labkit.config.cache_dir`),
+Entry points: :func:`load_lab_data` (decodes once, caches the uint8 faces in :func:`labkit.config.cache_dir`),
 :func:`run_grid` (list of :class:`ExperimentConfig` x seeds -> list of JSON-ready records, tqdm bar, each finished
 run cached), :func:`summarize`, :func:`suite` (the configurations of Fig. 5 / Table 1 / Table 2 for a mode),
-``python -m labkit.experiments --mode full --out data/shipped/lab_scale``.
+``python -m labkit.experiments --mode full --out data/shipped/lab_scale`` (``--backbone hog-mlp`` for the
+descriptor MLP).
 """
 
 from __future__ import annotations
@@ -68,6 +74,11 @@ __all__ = [
     "LabData",
     "UnnormalizedCosFaceHead",
     "MarginMLP",
+    "BACKBONES",
+    "CNN_CHANNELS",
+    "build_backbone",
+    "warmup_cosine",
+    "face_images",
     "preset",
     "suite",
     "load_lab_data",
@@ -86,7 +97,9 @@ __all__ = [
 ]
 
 #: bump when the training or evaluation code changes what a cached run would return
-RUN_VERSION = 2
+RUN_VERSION = 3
+#: CPU threads a CNN run uses (the lab budget: a shared 2-core CPU)
+CPU_THREADS = 2
 #: cosine scale used for NSL/LMCL/ArcFace unless a config says otherwise
 DEFAULT_S = 30.0
 
@@ -124,6 +137,7 @@ PAPER: dict[str, Any] = {
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
 HEAD_NAMES = ("softmax", "nsl", "sphereface", "cosface", "arcface")
+BACKBONES = ("cnn", "hog-mlp")
 
 
 # ------------------------------------------------------------------------------------------------ configs
@@ -131,11 +145,13 @@ HEAD_NAMES = ("softmax", "nsl", "sphereface", "cosface", "arcface")
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which images, and how they become network input (see the module docstring)."""
+    """Which images, and how they become network input (see the module docstring). ``image_size`` is the CNN's
+    input; ``hog_size``, ``hog_cell`` and ``pca_dim`` only matter for the ``hog-mlp`` backbone."""
 
     min_images: int = 5
     max_per_identity: int = 40
-    size: tuple[int, int] = (56, 48)  # (height, width) the aligned 112x96 faces are resized to
+    image_size: tuple[int, int] = (28, 24)  # (height, width) the aligned 112x96 faces are area-downsampled to
+    hog_size: tuple[int, int] = (56, 48)
     hog_cell: int = 6
     pca_dim: int = 256
     n_folds: int = 10
@@ -152,10 +168,11 @@ class ExperimentConfig:
     m: float = 0.35  # cosine margin (cosface), angular margin (arcface), integer m (sphereface); unused otherwise
     s: float = DEFAULT_S
     normalize_features: bool = True  # False: LMCL on |x| cos(theta) (Table 1, cosface only)
-    epochs: int = 30
+    backbone: str = "cnn"  # cnn (pixels, the default) | hog-mlp (fixed HOG descriptors, the fast alternative)
+    epochs: int = 5
     batch: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
+    lr: float | None = None  # None: the backbone's default (cnn: Adam 3e-3; hog-mlp: SGD 0.1)
+    momentum: float = 0.9  # SGD only (hog-mlp)
     weight_decay: float = 5e-4
     hidden: int = 256
     embedding_dim: int = 128
@@ -167,6 +184,8 @@ class ExperimentConfig:
     def validate(self) -> None:
         if self.head not in HEAD_NAMES:
             raise ValueError(f"unknown head {self.head!r}; valid names are {', '.join(HEAD_NAMES)}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; valid names are {', '.join(BACKBONES)}")
         if not (isinstance(self.m, (int, float)) and math.isfinite(self.m)) or self.m < 0:
             raise ValueError(f"the margin m must be a finite number >= 0, got {self.m!r}")
         if self.head == "sphereface" and (self.m < 1 or float(self.m) != int(self.m)):
@@ -178,8 +197,13 @@ class ExperimentConfig:
         for name in ("epochs", "batch", "hidden", "embedding_dim"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the backbone's default when it is None."""
+        return float(self.lr) if self.lr is not None else {"cnn": 3e-3, "hog-mlp": 0.1}[self.backbone]
 
     @property
     def name(self) -> str:
@@ -198,37 +222,38 @@ class ExperimentConfig:
 
 
 def preset(mode: str) -> dict[str, Any]:
-    """The grid size of each mode: ``fast`` (about a minute on a shared CPU) and ``full`` (minutes). ``epochs`` is a
-    list: every experiment is run at each training length (the full mode shows a short and a longer schedule, because
-    at this scale the effect of m depends on it)."""
+    """The grid size of each mode for the default CNN: ``fast`` (5 short runs, well under a minute on a shared
+    2-core CPU) and ``full`` (39 runs: m = 0, 0.05, ..., 0.45, 3 seeds, 5 epochs; about 5 minutes as three
+    one-thread processes, one per seed, up to half an hour when the machine is busy). ``epochs`` is a list: every experiment is run at
+    each training length in it."""
     if mode == "fast":
-        return {"m_grid": [0.0, 0.35], "seeds": [0], "epochs": [8]}
+        return {"m_grid": [0.0, 0.35], "seeds": [0], "epochs": [2]}
     if mode == "full":
-        return {"m_grid": [round(0.05 * i, 2) for i in range(10)], "seeds": [0, 1, 2], "epochs": [8, 20]}
+        return {"m_grid": [round(0.05 * i, 2) for i in range(10)], "seeds": [0, 1, 2], "epochs": [5]}
     raise ValueError(f"mode must be 'fast' or 'full', got {mode!r}")
 
 
 def suite(m_grid: Iterable[float], epochs: int | Sequence[int], s: float = DEFAULT_S,
-          margin: float = 0.35) -> dict[str, list[ExperimentConfig]]:
+          margin: float = 0.35, backbone: str = "cnn") -> dict[str, list[ExperimentConfig]]:
     """The configurations of the three experiments, at each training length in ``epochs`` (labels get an
     ", N epochs" suffix when there are several). A configuration shared by several experiments (LMCL m=0.35; NSL =
-    LMCL m=0) is the same run: :func:`run_grid` trains it once."""
+    LMCL m=0) is the same run: :func:`run_grid` trains it once. Every configuration uses ``backbone``."""
     lengths = [int(epochs)] if isinstance(epochs, int) else [int(e) for e in epochs]
     out: dict[str, list[ExperimentConfig]] = {"fig5": [], "table1": [], "table2": []}
     for ep in lengths:
         tag = f", {ep} epochs" if len(lengths) > 1 else ""
-        out["fig5"] += [ExperimentConfig(head="cosface", m=float(m), s=s, epochs=ep,
+        out["fig5"] += [ExperimentConfig(head="cosface", m=float(m), s=s, epochs=ep, backbone=backbone,
                                          label=f"LMCL m={float(m):g}{tag}") for m in m_grid]
         out["table1"] += [
-            ExperimentConfig(head="cosface", m=margin, s=s, epochs=ep, label=f"LMCL, feature normalisation{tag}"),
-            ExperimentConfig(head="cosface", m=margin, s=s, epochs=ep, normalize_features=False,
+            ExperimentConfig(backbone=backbone, head="cosface", m=margin, s=s, epochs=ep, label=f"LMCL, feature normalisation{tag}"),
+            ExperimentConfig(backbone=backbone, head="cosface", m=margin, s=s, epochs=ep, normalize_features=False,
                              label=f"LMCL, no feature normalisation{tag}"),
         ]
         out["table2"] += [
-            ExperimentConfig(head="softmax", epochs=ep, label=f"Softmax{tag}"),
-            ExperimentConfig(head="cosface", m=0.0, s=s, epochs=ep, label=f"NSL{tag}"),
-            ExperimentConfig(head="sphereface", m=4, epochs=ep, label=f"A-Softmax{tag}"),
-            ExperimentConfig(head="cosface", m=margin, s=s, epochs=ep, label=f"LMCL{tag}"),
+            ExperimentConfig(backbone=backbone, head="softmax", epochs=ep, label=f"Softmax{tag}"),
+            ExperimentConfig(backbone=backbone, head="cosface", m=0.0, s=s, epochs=ep, label=f"NSL{tag}"),
+            ExperimentConfig(backbone=backbone, head="sphereface", m=4, epochs=ep, label=f"A-Softmax{tag}"),
+            ExperimentConfig(backbone=backbone, head="cosface", m=margin, s=s, epochs=ep, label=f"LMCL{tag}"),
         ]
     return out
 
@@ -238,7 +263,8 @@ def suite(m_grid: Iterable[float], epochs: int | Sequence[int], s: float = DEFAU
 
 @dataclass
 class LabData:
-    """Network input for training and testing (float32 descriptors of each image and of its mirror image)."""
+    """Network input for training and testing, each image and its mirror image: normalised pixels (N, 3, H, W) for
+    the ``cnn`` backbone, float32 whitened HOG-PCA descriptors (N, D) for ``hog-mlp``."""
 
     train_x: torch.Tensor
     train_x_flip: torch.Tensor
@@ -252,6 +278,7 @@ class LabData:
     pair_fold: np.ndarray
     data_config: DataConfig
     info: dict[str, Any] = field(default_factory=dict)
+    backbone: str = "cnn"
 
 
 def identity_split(root: str | Path | None = None, min_images: int = 5) -> tuple[dict[str, int], dict[str, int]]:
@@ -281,85 +308,99 @@ def devtest_pairs(root: str | Path | None = None, n_folds: int = 10):
     return out
 
 
-def _hog(img: np.ndarray, dc: DataConfig) -> np.ndarray:
-    from PIL import Image
-    from skimage.feature import hog
-
-    h, w = dc.size
-    grey = np.asarray(Image.fromarray(img).convert("L").resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0
-    return np.concatenate([
-        hog(g, orientations=9, pixels_per_cell=(dc.hog_cell, dc.hog_cell), cells_per_block=(2, 2), feature_vector=True)
-        for g in (grey, grey[:, ::-1])
-    ]).astype(np.float32)
-
-
-def _describe(paths: Sequence[Path], dc: DataConfig, progress: bool, desc: str) -> tuple[np.ndarray, np.ndarray]:
+def face_images(folder: Path, relpaths: Sequence[str], size: tuple[int, int], cache: bool = True,
+                progress: bool = True) -> np.ndarray:
+    """uint8 (N, H, W, 3): the aligned faces ``folder/relpath``, area-downsampled (PIL BOX) to ``size``. Decoded
+    once; cached in :func:`labkit.config.cache_dir` (never in the data root) under a key of the folder, the file
+    list and the size."""
     from tqdm.auto import tqdm
 
     from labkit.data.images import load_image
+    from labkit.toy.data import _downsample
 
-    rows = [_hog(load_image(p), dc) for p in tqdm(paths, desc=desc, disable=not progress, unit="img")]
-    arr = np.stack(rows)
-    half = arr.shape[1] // 2
-    return arr[:, :half], arr[:, half:]
+    size = (int(size[0]), int(size[1]))
+    blob = json.dumps({"folder": str(Path(folder).resolve()), "files": list(relpaths), "size": size})
+    path = config.cache_dir() / "experiments" / f"faces_{size[0]}x{size[1]}_{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
+    if cache and path.is_file():
+        return np.load(path, allow_pickle=False)["images"]
+    images = np.stack([_downsample(load_image(Path(folder) / r), size)
+                       for r in tqdm(relpaths, desc=f"decode faces at {size[0]}x{size[1]}", disable=not progress,
+                                     unit="img")])
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, images=images)
+        tmp.replace(path)
+    return images
+
+
+def _hog_pca(train: np.ndarray, test: np.ndarray, dc: DataConfig) -> dict[str, np.ndarray]:
+    """The ``hog-mlp`` input: HOG of each grey image and of its mirror image, then ``pca_dim`` whitened PCA
+    components fitted on the training images only."""
+    from skimage.feature import hog
+    from sklearn.decomposition import PCA
+
+    def describe(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        grey = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0
+        out = [[hog(g, orientations=9, pixels_per_cell=(dc.hog_cell,) * 2, cells_per_block=(2, 2), feature_vector=True)
+                for g in (im, im[:, ::-1])] for im in grey]
+        return np.array([o[0] for o in out], np.float32), np.array([o[1] for o in out], np.float32)
+
+    tr, tr_f = describe(train)
+    te, te_f = describe(test)
+    pca = PCA(n_components=dc.pca_dim, whiten=True, random_state=0).fit(np.concatenate([tr, tr_f]))
+    t = lambda a: torch.from_numpy(pca.transform(a).astype(np.float32))  # noqa: E731
+    return {"train_x": t(tr), "train_x_flip": t(tr_f), "test_x": t(te), "test_x_flip": t(te_f),
+            "pca_explained": float(pca.explained_variance_ratio_.sum())}
 
 
 def load_lab_data(
-    data_config: DataConfig | None = None, root: str | Path | None = None, cache: bool = True, progress: bool = True
+    data_config: DataConfig | None = None, root: str | Path | None = None, cache: bool = True, progress: bool = True,
+    backbone: str = "cnn",
 ) -> LabData:
-    """Build (or read from the cache) the lab's training and DevTest input. First build: ~5,500 images decoded and
-    described (a minute or two on a busy CPU); afterwards a fraction of a second."""
+    """The lab's training and DevTest input for ``backbone``. The faces are decoded once and cached as uint8 (first
+    build: ~5,400 images, a minute or so on a busy CPU; afterwards a fraction of a second). ``cnn``: pixels at
+    ``image_size``, (x - 127.5) / 128, the mirror image by flipping; ``hog-mlp``: HOG-PCA descriptors computed from
+    the cached ``hog_size`` images (some seconds)."""
     from labkit.data.lfw import lfw_paths
+    from labkit.toy.data import normalise
 
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; valid names are {', '.join(BACKBONES)}")
     dc = data_config or DataConfig()
     folder = lfw_paths(root, variant="aligned")
     train_people, _ = identity_split(root, dc.min_images)
     pairs = devtest_pairs(root, dc.n_folds)
-    path = config.cache_dir() / "experiments" / f"lab_data_{dc.key()}.npz"
-    if cache and path.is_file():
-        z = np.load(path, allow_pickle=False)
-        arrays = {k: z[k] for k in z.files}
+    classes = sorted(train_people)
+    train_rel, train_y = [], []
+    for label, name in enumerate(classes):
+        files = sorted((folder / name).glob("*.jpg"))[: dc.max_per_identity]
+        if len(files) < dc.min_images:
+            raise FileNotFoundError(f"{folder / name}: {len(files)} images, the protocol file lists {train_people[name]}")
+        train_rel += [f"{name}/{f.name}" for f in files]
+        train_y += [label] * len(files)
+    test_rel = sorted({r for p in pairs for r in p.relpaths()})
+    size = dc.image_size if backbone == "cnn" else dc.hog_size
+    images = face_images(folder, train_rel + test_rel, size, cache=cache, progress=progress)
+    n = len(train_rel)
+    info: dict[str, Any] = {"train_people": len(classes), "train_images": n, "test_images": len(test_rel),
+                            "pairs": len(pairs), "folds": dc.n_folds, "backbone": backbone,
+                            "input": f"{size[0]}x{size[1]} RGB" + (" pixels" if backbone == "cnn" else ", HOG-PCA")}
+    if backbone == "cnn":
+        x = normalise(images)
+        arrays = {"train_x": x[:n], "test_x": x[n:]}
+        arrays.update({"train_x_flip": arrays["train_x"].flip(3), "test_x_flip": arrays["test_x"].flip(3)})
     else:
-        classes = sorted(train_people)
-        train_paths, train_y = [], []
-        for label, name in enumerate(classes):
-            files = sorted((folder / name).glob("*.jpg"))[: dc.max_per_identity]
-            if len(files) < dc.min_images:
-                raise FileNotFoundError(f"{folder / name}: {len(files)} images, the protocol file lists {train_people[name]}")
-            train_paths += files
-            train_y += [label] * len(files)
-        test_rel = sorted({r for p in pairs for r in p.relpaths()})
-        tr, tr_f = _describe(train_paths, dc, progress, "describe training faces")
-        te, te_f = _describe([folder / r for r in test_rel], dc, progress, "describe DevTest faces")
-        from sklearn.decomposition import PCA
-
-        pca = PCA(n_components=dc.pca_dim, whiten=True, random_state=0).fit(np.concatenate([tr, tr_f]))
-        arrays = {
-            "train_x": pca.transform(tr).astype(np.float32), "train_x_flip": pca.transform(tr_f).astype(np.float32),
-            "train_y": np.asarray(train_y, dtype=np.int64), "classes": np.asarray(classes),
-            "test_x": pca.transform(te).astype(np.float32), "test_x_flip": pca.transform(te_f).astype(np.float32),
-            "test_rel": np.asarray(test_rel), "pca_explained": np.float64(pca.explained_variance_ratio_.sum()),
-        }
-        if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, **arrays)
-            tmp.replace(path)
-    test_rel = [str(r) for r in arrays["test_rel"]]
+        arrays = _hog_pca(images[:n], images[n:], dc)
+        info["pca_explained_variance"] = arrays.pop("pca_explained")
     row = {r: i for i, r in enumerate(test_rel)}
     pair_index = np.array([[row[a], row[b]] for a, b in (p.relpaths() for p in pairs)], dtype=np.int64)
-    classes = [str(c) for c in arrays["classes"]]
-    info = {
-        "train_people": len(classes), "train_images": int(arrays["train_x"].shape[0]),
-        "test_images": len(test_rel), "pairs": len(pairs), "folds": dc.n_folds,
-        "pca_explained_variance": float(arrays["pca_explained"]), "cache": str(path) if cache else "",
-    }
     return LabData(
-        train_x=torch.from_numpy(arrays["train_x"]), train_x_flip=torch.from_numpy(arrays["train_x_flip"]),
-        train_y=torch.from_numpy(arrays["train_y"]), classes=classes,
-        test_x=torch.from_numpy(arrays["test_x"]), test_x_flip=torch.from_numpy(arrays["test_x_flip"]),
+        train_x=arrays["train_x"], train_x_flip=arrays["train_x_flip"],
+        train_y=torch.as_tensor(train_y, dtype=torch.int64), classes=classes,
+        test_x=arrays["test_x"], test_x_flip=arrays["test_x_flip"],
         test_rel=test_rel, pair_index=pair_index, pair_same=np.array([p.same for p in pairs]),
-        pair_fold=np.array([p.fold for p in pairs]), data_config=dc, info=info,
+        pair_fold=np.array([p.fold for p in pairs]), data_config=dc, info=info, backbone=backbone,
     )
 
 
@@ -381,6 +422,34 @@ class MarginMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+#: the CNN's conv widths: four conv-BN-PReLU blocks of :class:`labkit.toy.model.ToyNet` (max-pool after the first three)
+CNN_CHANNELS = (16, 32, 64, 64)
+
+
+def build_backbone(cfg: ExperimentConfig, data: LabData) -> nn.Module:
+    """The embedding network of ``cfg.backbone`` for ``data``'s input. ``cnn``: :class:`labkit.toy.model.ToyNet`
+    with wider blocks (:data:`CNN_CHANNELS`), FC(``hidden``)-PReLU-BN and a bias-free linear ``embedding_dim``-d
+    output; ``hog-mlp``: :class:`MarginMLP`."""
+    if cfg.backbone != data.backbone:
+        raise ValueError(f"the config asks for backbone {cfg.backbone!r} but the data were built for "
+                         f"{data.backbone!r}: load_lab_data(backbone={cfg.backbone!r})")
+    if cfg.backbone == "cnn":
+        from labkit.toy.model import ToyNet
+
+        return ToyNet(tuple(data.train_x.shape[2:]), CNN_CHANNELS, hidden=cfg.hidden, feat_dim=cfg.embedding_dim)
+    return MarginMLP(data.train_x.shape[1], cfg.hidden, cfg.embedding_dim)
+
+
+def warmup_cosine(it: int, iters: int, lr: float, warmup: float = 0.1, floor: float = 0.02) -> float:
+    """lr at iteration ``it``: linear warm-up over the first ``warmup`` fraction, then cosine decay to ``floor`` x lr
+    (the toy recipe's schedule, here for a fixed number of iterations)."""
+    warm = max(1, int(warmup * iters))
+    if it < warm:
+        return lr * (it + 1) / warm
+    t = (it - warm) / max(1, iters - warm)
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 class UnnormalizedCosFaceHead(nn.Module):
@@ -426,10 +495,11 @@ def _build_head(cfg: ExperimentConfig, num_classes: int, iters: int) -> nn.Modul
 # ------------------------------------------------------------------------------------------------ train / evaluate
 
 
-def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu") -> tuple[MarginMLP, dict[str, Any]]:
+def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Train one embedding network; returns it and ``{"loss_per_epoch", "train_loss", "iters", "seconds",
     "warnings"}``. A compact loop (labkit.train.fit reads image folders through a DataLoader, with checkpoints;
-    here the whole training set is a small in-memory tensor)."""
+    here the whole training set is a small in-memory tensor). ``cnn``: Adam with warm-up + cosine decay
+    (:func:`warmup_cosine`); ``hog-mlp``: SGD with the paper's step schedule. Random horizontal flips either way."""
     from labkit.train import TrainConfig
 
     cfg.validate()
@@ -437,13 +507,18 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
     n = data.train_x.shape[0]
     steps_per_epoch = max(1, n // cfg.batch)
     iters = steps_per_epoch * cfg.epochs
-    schedule = TrainConfig(iters=iters, lr=cfg.lr)  # only for lr_at: lr/10 at 16/30, 24/30, 28/30 of the run
-    model = MarginMLP(data.train_x.shape[1], cfg.hidden, cfg.embedding_dim).to(device)
+    lr = cfg.learning_rate
+    model = build_backbone(cfg, data).to(device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         head = _build_head(cfg, len(data.classes), iters).to(device)
     params = list(model.parameters()) + list(head.parameters())
-    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.backbone == "cnn":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+        lr_at = lambda it: warmup_cosine(it, iters, lr)  # noqa: E731
+    else:
+        opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        lr_at = TrainConfig(iters=iters, lr=lr).lr_at  # lr/10 at 16/30, 24/30, 28/30 of the run
     gen = torch.Generator().manual_seed(seed)
     x, xf, y = data.train_x.to(device), data.train_x_flip.to(device), data.train_y.to(device)
     warm = iters // 3 if isinstance(head, UnnormalizedCosFaceHead) else 0
@@ -457,11 +532,12 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
         total = 0.0
         for b in range(steps_per_epoch):
             idx = perm[b * cfg.batch : (b + 1) * cfg.batch]
-            xb = torch.where(flip[idx, None], xf[idx], x[idx])
+            fb = flip[idx].view(-1, *([1] * (x.dim() - 1)))
+            xb = torch.where(fb, xf[idx], x[idx])
             if isinstance(head, UnnormalizedCosFaceHead):
                 head.margin_on = it >= warm
             for g in opt.param_groups:
-                g["lr"] = schedule.lr_at(it)
+                g["lr"] = lr_at(it)
             loss = F.cross_entropy(head(model(xb), y[idx]), y[idx])
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{cfg.name} seed {seed}: the loss became {loss.item()} at iteration {it}")
@@ -483,8 +559,10 @@ def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
     :func:`labkit.evaluate.kfold_verification`. Returns its VerificationResult."""
     from labkit.evaluate import combine_flip, cosine_pairs, kfold_verification
 
-    model.eval()
-    feats = combine_flip(model(data.test_x.to(device)), model(data.test_x_flip.to(device)), "concat").cpu().numpy()
+    from labkit.toy.train import embed
+
+    feats = combine_flip(embed(model, data.test_x.to(device)), embed(model, data.test_x_flip.to(device)),
+                         "concat").cpu().numpy()
     scores = cosine_pairs(feats[data.pair_index[:, 0]], feats[data.pair_index[:, 1]])
     return kfold_verification(
         scores, data.pair_same, data.pair_fold,
@@ -494,11 +572,11 @@ def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
 
 
 def run_one(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
-    """Train and evaluate one (config, seed): a JSON-ready record. On the CPU the run uses one thread (these
-    small matrices gain nothing from more, and on a shared machine extra threads mostly wait)."""
+    """Train and evaluate one (config, seed): a JSON-ready record. On the CPU the run uses :data:`CPU_THREADS`
+    threads for the CNN and one for the HOG-MLP (its small matrices gain nothing from more)."""
     threads = torch.get_num_threads()
     if device == "cpu":
-        torch.set_num_threads(1)
+        torch.set_num_threads(CPU_THREADS if cfg.backbone == "cnn" else 1)
     try:
         model, hist = train_run(cfg, data, seed, device)
         res = evaluate_run(model, data, device)
@@ -537,13 +615,18 @@ def run_grid(
         if not isinstance(c, ExperimentConfig):
             raise TypeError(f"configs must be ExperimentConfig objects, got {type(c).__name__}")
         c.validate()
-    data = data or load_lab_data(progress=progress)
+    needed = {c.backbone for c in configs}
+    if data is not None and needed - {data.backbone}:
+        raise ValueError(f"data were built for backbone {data.backbone!r}, the configs need {sorted(needed)}")
+    loaded = {data.backbone: data} if data is not None else {b: load_lab_data(progress=progress, backbone=b)
+                                                              for b in sorted(needed)}
     folder = config.cache_dir() / "experiments" / "runs"
     jobs = [(c, int(s)) for c in configs for s in seeds]
     done: dict[str, dict[str, Any]] = {}
     out = []
     bar = tqdm(jobs, desc="runs", unit="run", disable=not progress)
     for cfg, seed in bar:
+        data = loaded[cfg.backbone]
         key = _run_key(cfg, seed, data)
         bar.set_postfix_str(f"{cfg.name}, seed {seed}")
         path = folder / f"{key}.json"
@@ -658,12 +741,13 @@ def plot_bars(summary: Sequence[dict[str, Any]], title: str = ""):
 
 
 def run_suite(mode: str, seeds: Sequence[int] | None = None, m_grid: Sequence[float] | None = None,
-              epochs: Sequence[int] | None = None, progress: bool = True, cache: bool = True) -> dict[str, list[dict[str, Any]]]:
+              epochs: Sequence[int] | None = None, progress: bool = True, cache: bool = True,
+              backbone: str = "cnn") -> dict[str, list[dict[str, Any]]]:
     """All three experiments for a mode: ``{"fig5": records, "table1": records, "table2": records}``."""
     p = preset(mode)
     seeds = list(seeds if seeds is not None else p["seeds"])
-    configs = suite(m_grid if m_grid is not None else p["m_grid"], epochs or p["epochs"])
-    data = load_lab_data(progress=progress)
+    configs = suite(m_grid if m_grid is not None else p["m_grid"], epochs or p["epochs"], backbone=backbone)
+    data = load_lab_data(progress=progress, backbone=backbone)
     return {name: run_grid(cfgs, seeds, data=data, progress=progress, cache=cache) for name, cfgs in configs.items()}
 
 
@@ -672,14 +756,21 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CPU_THREADS
     ap = argparse.ArgumentParser(prog="python -m labkit.experiments", description=__doc__.split("\n")[0])
     ap.add_argument("--mode", default="full", choices=["fast", "full"])
     ap.add_argument("--seeds", type=int, nargs="*")
     ap.add_argument("--epochs", type=int, nargs="*", help="training lengths (default: the mode's)")
+    ap.add_argument("--backbone", default="cnn", choices=list(BACKBONES),
+                    help="cnn (default, pixels) or hog-mlp (fixed HOG descriptors, the fast alternative)")
+    ap.add_argument("--threads", type=int, default=CPU_THREADS,
+                    help="torch CPU threads per CNN run (results do not depend on it beyond float round-off; "
+                         "several processes with --threads 1 and different --seeds share the run cache)")
     ap.add_argument("--out", type=Path, help="folder for results.json and MANIFEST.json (e.g. data/shipped/lab_scale)")
     args = ap.parse_args(argv)
+    CPU_THREADS = max(1, args.threads)
     t0 = time.perf_counter()
-    results = run_suite(args.mode, args.seeds, epochs=args.epochs)
+    results = run_suite(args.mode, args.seeds, epochs=args.epochs, backbone=args.backbone)
     for name, recs in results.items():
         print(name)
         for row in summarize(recs):
@@ -692,14 +783,20 @@ def main(argv: list[str] | None = None) -> int:
 
         manifest = {
             "command": "python -m labkit.experiments " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "mode": args.mode, "seeds": args.seeds or preset(args.mode)["seeds"],
+            "mode": args.mode, "backbone": args.backbone, "seeds": args.seeds or preset(args.mode)["seeds"],
             "epochs": args.epochs or preset(args.mode)["epochs"],
             "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/)", **asdict(DataConfig())},
+            "network": ({"kind": "CNN on pixels (labkit.toy.model.ToyNet)", "channels": list(CNN_CHANNELS),
+                         "hidden": ExperimentConfig().hidden, "embedding_dim": ExperimentConfig().embedding_dim,
+                         "optimiser": "Adam 3e-3, warm-up 10 % + cosine decay, weight decay 5e-4, batch 128",
+                         "threads": CPU_THREADS} if args.backbone == "cnn" else
+                        {"kind": "3-layer MLP on HOG-PCA descriptors", "optimiser": "SGD 0.1, step schedule"}),
+            "run_version": RUN_VERSION,
             "wall_seconds_this_call": round(time.perf_counter() - t0, 1),
             "training_seconds_all_runs": round(sum({json.dumps(r["config"], sort_keys=True) + str(r["seed"]): r["seconds"]
                                                     for recs in results.values() for r in recs}.values()), 1),
             "note": "runs found in the cache are not retrained; their seconds are those of the original run, "
-                    "measured on a 2-core CPU shared with other jobs",
+                    f"measured with torch.set_num_threads({CPU_THREADS}) on a 2-core CPU shared with other jobs",
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                          "scikit-learn": sklearn.__version__, "scikit-image": skimage.__version__},
             "files": {path.name: _sha256(path)},
