@@ -32,13 +32,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+def _wait_http(url: str | None, port: int, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    """Wait until the server answers ``url`` with 200, or (``url=None``) until its port accepts connections.
+    Voila is probed by port only: each GET of its page starts a kernel and runs the whole notebook."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            if url is None:
+                with socket.create_connection(("127.0.0.1", port), timeout=2):
+                    return
+            with urllib.request.urlopen(url, timeout=5) as resp:
                 if resp.status == 200:
                     return
         except OSError:
@@ -81,7 +86,7 @@ def jupyter_server(kind: str, workdir: Path, extra: list[str] | None = None):
         cmd = [str(bindir / "voila"), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
                f"--ServerApp.root_dir={workdir}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}"]
-        probe = f"http://127.0.0.1:{port}/?token={token}"
+        probe = None
     else:
         raise ValueError(kind)
     if os.geteuid() == 0 and kind == "lab":
@@ -92,7 +97,7 @@ def jupyter_server(kind: str, workdir: Path, extra: list[str] | None = None):
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
-        _wait_http(probe, proc, log)
+        _wait_http(probe, port, proc, log)
         yield f"http://127.0.0.1:{port}", token
     finally:
         _stop(proc)

@@ -42,8 +42,13 @@ def test_dashboard_boots_without_code_and_sliders_move(browser, voila, artifacts
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: console.append(f"page error: {exc}"))
     try:
-        page.goto(f"{url}/?token={token}", timeout=120_000)
-        page.wait_for_selector(".labkit-m-slider:visible .noUi-handle", timeout=120_000)
+        # Voila streams the page while it runs the notebook; wait for the widgets, not for the load event.
+        page.goto(f"{url}/?token={token}", wait_until="commit", timeout=60_000)
+        try:
+            page.wait_for_selector(".labkit-m-slider:visible .noUi-handle", timeout=180_000)
+        except Exception:
+            page.screenshot(path=str(artifacts / "dashboard-TIMEOUT.png"))
+            raise
         assert page.locator(".cm-editor, .CodeMirror").count() == 0, "Voila is showing code cells"
         took = _move_visible_slider(page, artifacts, "fig2")
         page.get_by_role("tab", name="8 identities (Fig. 4)").click()
