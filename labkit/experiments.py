@@ -445,11 +445,9 @@ def build_backbone(cfg: ExperimentConfig, data: LabData) -> nn.Module:
 def warmup_cosine(it: int, iters: int, lr: float, warmup: float = 0.1, floor: float = 0.02) -> float:
     """lr at iteration ``it``: linear warm-up over the first ``warmup`` fraction, then cosine decay to ``floor`` x lr
     (the toy recipe's schedule, here for a fixed number of iterations)."""
-    warm = max(1, int(warmup * iters))
-    if it < warm:
-        return lr * (it + 1) / warm
-    t = (it - warm) / max(1, iters - warm)
-    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+    from labkit.toy.train import warmup_cosine_lr
+
+    return warmup_cosine_lr(it, iters, int(warmup * iters), lr, floor)
 
 
 class UnnormalizedCosFaceHead(nn.Module):

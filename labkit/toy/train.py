@@ -121,6 +121,17 @@ class ToyResult:
         )
 
 
+def warmup_cosine_lr(step: int, total: int, warm: int, lr: float, floor: float = 0.02) -> float:
+    """The learning rate at ``step`` of ``total``: linear warm-up over the first ``warm`` steps, then a cosine decay
+    from ``lr`` to ``floor * lr`` (the schedule that lets the 2-D normalised heads train; reused by
+    :mod:`labkit.experiments`)."""
+    warm = max(1, warm)
+    if step < warm:
+        return lr * (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
 def build(config: ToyConfig) -> tuple[ToyNet, torch.nn.Module, list[str]]:
     """The network and head for ``config``; returns the warnings raised while building the head (e.g. the
     ``MarginBoundWarning`` of Eq. 7 for m = 0.35 / 0.45), recorded instead of printed."""
@@ -176,13 +187,10 @@ def train_toy(
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(config.per_class * len(IDENTITIES) / config.batch_size)
     total = steps_per_epoch * config.epochs
-    warm = max(1, steps_per_epoch * config.warmup_epochs)
+    warm = steps_per_epoch * config.warmup_epochs
 
     def lr_at(step: int) -> float:
-        if step < warm:
-            return config.lr * (step + 1) / warm
-        t = (step - warm) / max(1, total - warm)
-        return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+        return warmup_cosine_lr(step, total, warm, config.lr)
 
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": [], "seconds": []}
     bar = None
