@@ -316,14 +316,14 @@ def face_images(folder: Path, relpaths: Sequence[str], size: tuple[int, int], ca
     from tqdm.auto import tqdm
 
     from labkit.data.images import load_image
-    from labkit.toy.data import _downsample
+    from labkit.toy.data import downsample
 
     size = (int(size[0]), int(size[1]))
     blob = json.dumps({"folder": str(Path(folder).resolve()), "files": list(relpaths), "size": size})
     path = config.cache_dir() / "experiments" / f"faces_{size[0]}x{size[1]}_{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
     if cache and path.is_file():
         return np.load(path, allow_pickle=False)["images"]
-    images = np.stack([_downsample(load_image(Path(folder) / r), size)
+    images = np.stack([downsample(load_image(Path(folder) / r), size)
                        for r in tqdm(relpaths, desc=f"decode faces at {size[0]}x{size[1]}", disable=not progress,
                                      unit="img")])
     if cache:

@@ -93,7 +93,7 @@ def holdout_mask(labels: np.ndarray, every: int = HOLDOUT_EVERY) -> np.ndarray:
     return is_train
 
 
-def _downsample(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def downsample(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     if img.shape[:2] == tuple(size):
@@ -126,7 +126,7 @@ def load_toy_data(
     for i in range(len(ds)):
         img = ds.read(i)  # an unreadable image raises here: the toy set must be complete
         p, lab = ds.samples[i]
-        images.append(_downsample(img, size))
+        images.append(downsample(img, size))
         labels.append(order[ds.classes[lab]])
         files.append(f"{p.parent.name}/{p.name}")
     sort = np.lexsort((np.array(files), np.array(labels)))
