@@ -78,7 +78,6 @@ __all__ = [
     "CNN_CHANNELS",
     "build_backbone",
     "warmup_cosine",
-    "face_images",
     "preset",
     "suite",
     "load_lab_data",
@@ -308,32 +307,6 @@ def devtest_pairs(root: str | Path | None = None, n_folds: int = 10):
     return out
 
 
-def face_images(folder: Path, relpaths: Sequence[str], size: tuple[int, int], cache: bool = True,
-                progress: bool = True) -> np.ndarray:
-    """uint8 (N, H, W, 3): the aligned faces ``folder/relpath``, area-downsampled (PIL BOX) to ``size``. Decoded
-    once; cached in :func:`labkit.config.cache_dir` (never in the data root) under a key of the folder, the file
-    list and the size."""
-    from tqdm.auto import tqdm
-
-    from labkit.data.images import load_image
-    from labkit.toy.data import downsample
-
-    size = (int(size[0]), int(size[1]))
-    blob = json.dumps({"folder": str(Path(folder).resolve()), "files": list(relpaths), "size": size})
-    path = config.cache_dir() / "experiments" / f"faces_{size[0]}x{size[1]}_{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
-    if cache and path.is_file():
-        return np.load(path, allow_pickle=False)["images"]
-    images = np.stack([downsample(load_image(Path(folder) / r), size)
-                       for r in tqdm(relpaths, desc=f"decode faces at {size[0]}x{size[1]}", disable=not progress,
-                                     unit="img")])
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, images=images)
-        tmp.replace(path)
-    return images
-
-
 def _hog_pca(train: np.ndarray, test: np.ndarray, dc: DataConfig) -> dict[str, np.ndarray]:
     """The ``hog-mlp`` input: HOG of each grey image and of its mirror image, then ``pca_dim`` whitened PCA
     components fitted on the training images only."""
@@ -381,6 +354,8 @@ def load_lab_data(
         train_y += [label] * len(files)
     test_rel = sorted({r for p in pairs for r in p.relpaths()})
     size = dc.image_size if backbone == "cnn" else dc.hog_size
+    from labkit.data.images import face_images
+
     images = face_images(folder, train_rel + test_rel, size, cache=cache, progress=progress)
     n = len(train_rel)
     info: dict[str, Any] = {"train_people": len(classes), "train_images": n, "test_images": len(test_rel),

@@ -12,13 +12,12 @@ Choices (all stated so a notebook can print them):
   fresh permutation of that identity's training images (small classes are revisited more often, large ones are
   sub-sampled differently each epoch).
 
-The cache (``labkit.config.cache_dir()/toy_lfw8_<H>x<W>.npz``) holds uint8 images, labels and file names; it is
-never written into the data root.
+The decoded small images are cached by :func:`labkit.data.images.face_images` in ``labkit.config.cache_dir()``,
+never in the data root; labels and file names come from the folder listing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,53 +92,20 @@ def holdout_mask(labels: np.ndarray, every: int = HOLDOUT_EVERY) -> np.ndarray:
     return is_train
 
 
-def downsample(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    if img.shape[:2] == tuple(size):
-        return img
-    return np.asarray(Image.fromarray(img).resize((size[1], size[0]), Image.BOX), dtype=np.uint8)
-
-
-def _cache_key(folder: Path, size: tuple[int, int]) -> str:
-    h = hashlib.sha256(f"{folder.resolve()}|{size}".encode()).hexdigest()[:10]
-    return f"toy_lfw8_{size[0]}x{size[1]}_{h}.npz"
-
-
 def load_toy_data(
     root: str | Path | None = None, size: tuple[int, int] = DEFAULT_SIZE, cache: bool = True, verbose: bool = False
 ) -> ToyData:
-    """Decode the 8 identities once (through :class:`labkit.data.IdentityFolderDataset`), downsample to ``size``
-    and cache the small arrays in ``labkit.config.cache_dir()``."""
-    from labkit.data import IdentityFolderDataset
+    """The 8 identities in our label order (files sorted within each), decoded once, area-downsampled to ``size``
+    and cached by :func:`labkit.data.images.face_images` in ``labkit.config.cache_dir()``."""
+    from labkit.data import scan_identity_folders
+    from labkit.data.images import face_images
 
     folder = lfw_folder(root)
-    size = (int(size[0]), int(size[1]))
-    path = config.cache_dir() / _cache_key(folder, size)
-    if cache and path.exists():
-        z = np.load(path, allow_pickle=False)
-        labels = z["labels"].astype(np.int64)
-        return ToyData(z["images"], labels, list(z["files"]), holdout_mask(labels))
-    ds = IdentityFolderDataset(folder, transform=lambda a: a, names=IDENTITIES)
-    order = {n: i for i, n in enumerate(IDENTITIES)}  # our label order, not the dataset's alphabetical one
-    images, labels, files = [], [], []
-    for i in range(len(ds)):
-        img = ds.read(i)  # an unreadable image raises here: the toy set must be complete
-        p, lab = ds.samples[i]
-        images.append(downsample(img, size))
-        labels.append(order[ds.classes[lab]])
-        files.append(f"{p.parent.name}/{p.name}")
-    sort = np.lexsort((np.array(files), np.array(labels)))
-    images_a = np.stack(images)[sort]
-    labels_a = np.asarray(labels, dtype=np.int64)[sort]
-    files_l = [files[i] for i in sort]
-    if cache:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, images=images_a, labels=labels_a, files=np.array(files_l))
-        tmp.replace(path)
-    if verbose:
-        print(f"decoded {len(labels_a)} images from {folder}, cached in {path}")
-    return ToyData(images_a, labels_a, files_l, holdout_mask(labels_a))
+    table = scan_identity_folders(folder, names=IDENTITIES)
+    files = [f"{name}/{p.name}" for name in IDENTITIES for p in table[name]]
+    labels = np.array([label for label, name in enumerate(IDENTITIES) for _ in table[name]], dtype=np.int64)
+    images = face_images(folder, files, size, cache=cache, progress=verbose)
+    return ToyData(images, labels, files, holdout_mask(labels))
 
 
 def normalise(images_u8: np.ndarray):
