@@ -31,7 +31,7 @@ The lab setting, and how it differs from the paper's (Sec. 4.1-4.3):
 - A-Softmax: ``labkit.losses.SphereFaceHead`` with m = 4; its lambda annealing is compressed so that lambda reaches
   its floor (5) halfway through the run (SphereFace's own schedule reaches it after ~1,660 of its 30K iterations).
 - LMCL without feature normalisation (Table 1): the weights are normalised, the features are not, so the logits
-  are |x| cos(theta_j) and |x| (cos(theta_y) - m) (:class:`UnnormalizedCosFaceHead`). As in the paper, that model
+  are |x| cos(theta_j) and |x| (cos(theta_y) - m) (:class:`labkit.losses.UnnormalizedCosFaceHead`). As in the paper, that model
   starts from the softmax loss (here: the first third of the iterations with m = 0) and then trains with LMCL.
 
 Error bars: each run gives a 10-fold mean accuracy; :func:`summarize` reports the mean over seeds and its standard
@@ -66,13 +66,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit import config
+from labkit.losses import UnnormalizedCosFaceHead
 
 __all__ = [
     "PAPER",
     "DataConfig",
     "ExperimentConfig",
     "LabData",
-    "UnnormalizedCosFaceHead",
     "MarginMLP",
     "BACKBONES",
     "CNN_CHANNELS",
@@ -423,29 +423,6 @@ def warmup_cosine(it: int, iters: int, lr: float, warmup: float = 0.1, floor: fl
     from labkit.toy.train import warmup_cosine_lr
 
     return warmup_cosine_lr(it, iters, int(warmup * iters), lr, floor)
-
-
-class UnnormalizedCosFaceHead(nn.Module):
-    """LMCL without feature normalisation (Table 1, "No"): unit-length class weights, raw features, so
-    logit_j = |x| cos(theta_j) and logit_y = |x| (cos(theta_y) - m). ``margin_on`` switches the margin (off for the
-    softmax warm start)."""
-
-    def __init__(self, feat_dim: int, num_classes: int, m: float = 0.35) -> None:
-        super().__init__()
-        if m < 0:
-            raise ValueError(f"the cosine margin m must be >= 0, got {m!r}")
-        self.weight = nn.Parameter(torch.empty(num_classes, feat_dim).uniform_(-feat_dim ** -0.5, feat_dim ** -0.5))
-        self.m = float(m)
-        self.margin_on = True
-
-    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        from labkit.losses import cosface_logits, cosine
-
-        cos = cosine(features, self.weight)
-        norm = torch.linalg.vector_norm(features.float(), dim=1, keepdim=True)
-        if labels is None:
-            return norm * cos
-        return norm * cosface_logits(cos, labels, 1.0, self.m if self.margin_on else 0.0)
 
 
 def _build_head(cfg: ExperimentConfig, num_classes: int, iters: int) -> nn.Module:

@@ -44,6 +44,7 @@ __all__ = [
     "SphereFaceHead",
     "CosFaceHead",
     "ArcFaceHead",
+    "UnnormalizedCosFaceHead",
     "HEADS",
     "make_head",
 ]
@@ -429,6 +430,35 @@ class CosFaceHead(NormFaceHead):
             msg = _margin_bound_message(m, num_classes, feat_dim, bound.value, bound.regime, "")
             _warn_or_raise_margin(msg, strict)
         self.m = float(m)
+
+
+class UnnormalizedCosFaceHead(nn.Module):
+    """LMCL *without* feature normalization (the "No" row of Table 1): class weights of unit length, raw features,
+    so logit_j = |x| cos(theta_j) and logit_y = |x| (cos(theta_y) - m); no scale s (|x| plays its part).
+
+    Section 3.3 explains why this trains worse: the loss can be lowered by shrinking |x| instead of the angle.
+    ``margin_on = False`` switches the margin off (the paper starts this model from the softmax loss).
+    """
+
+    def __init__(self, feat_dim: int, num_classes: int, m: float = 0.35) -> None:
+        super().__init__()
+        _check_sizes(feat_dim, num_classes)
+        if not (isinstance(m, (int, float)) and math.isfinite(m)) or m < 0:
+            raise ValueError(f"the cosine margin m must be a finite number >= 0 (Eq. 7: 0 <= m), got {m!r}")
+        bound = feat_dim ** -0.5
+        self.weight = nn.Parameter(torch.empty(num_classes, feat_dim).uniform_(-bound, bound))
+        self.m = float(m)
+        self.margin_on = True
+
+    def cosine(self, features: Tensor) -> Tensor:
+        return cosine(features, self.weight)
+
+    def forward(self, features: Tensor, labels: Tensor | None = None) -> Tensor:
+        cos = self.cosine(features)
+        norm = torch.linalg.vector_norm(features.to(cos.dtype), dim=1, keepdim=True)
+        if labels is None:
+            return norm * cos
+        return norm * cosface_logits(cos, labels, 1.0, self.m if self.margin_on else 0.0)
 
 
 class ArcFaceHead(NormFaceHead):

@@ -483,3 +483,22 @@ def test_sphereface_margin_must_be_integer():
         with pytest.raises(ValueError, match="integer >= 1"):
             L.SphereFaceHead(4, 5, m=bad)
     assert L.SphereFaceHead(4, 5, m=2.0).m == 2
+
+
+def test_unnormalized_cosface_head_gradcheck_and_closed_form():
+    x, w, y = _data()
+    head = L.UnnormalizedCosFaceHead(5, 7, m=0.35).double()
+    x.requires_grad_()
+    w.requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, w: _call(head, w, x, y), (x, w))
+    assert torch.autograd.gradcheck(lambda x, w: _call(head, w, x, None), (x, w))
+    # closed form: |x| cos(theta_j), and |x| (cos(theta_y) - m) at the target; no scale s
+    x, w = x.detach(), w.detach()
+    cos = F.normalize(x, dim=1) @ F.normalize(w, dim=1).T
+    norm = x.norm(dim=1, keepdim=True)
+    assert torch.allclose(_call(head, w, x, y), norm * (cos - 0.35 * F.one_hot(y, 7)), atol=1e-12)
+    assert torch.allclose(_call(head, w, x, None), norm * cos, atol=1e-12)
+    head.margin_on = False
+    assert torch.allclose(_call(head, w, x, y), norm * cos, atol=1e-12)
+    with pytest.raises(ValueError, match="m must be a finite number >= 0"):
+        L.UnnormalizedCosFaceHead(5, 7, m=-0.1)
