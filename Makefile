@@ -7,6 +7,18 @@ STAMP := $(VENV)/.setup-stamp
 NB_BUILD := build/notebooks
 PYTEST_ARGS ?=
 
+# Hermetic test runs: every cache and runtime folder the tests touch lives in build/hermetic (removed at the start
+# of each run), and HOME points at an empty folder that must still be empty when the tests end (tests/conftest.py
+# fails the session otherwise). A green run therefore means green on a new machine, whatever ~/.cache holds.
+HERMETIC := $(CURDIR)/build/hermetic
+TEST_ENV := HOME=$(HERMETIC)/home LABKIT_CACHE=$(HERMETIC)/cache/labkit XDG_CACHE_HOME=$(HERMETIC)/cache \
+	XDG_CONFIG_HOME=$(HERMETIC)/config XDG_DATA_HOME=$(HERMETIC)/share MPLCONFIGDIR=$(HERMETIC)/matplotlib \
+	IPYTHONDIR=$(HERMETIC)/ipython JUPYTER_CONFIG_DIR=$(HERMETIC)/jupyter/config \
+	JUPYTER_DATA_DIR=$(HERMETIC)/jupyter/data JUPYTER_RUNTIME_DIR=$(HERMETIC)/jupyter/runtime \
+	JUPYTER_PLATFORM_DIRS=1 TORCHINDUCTOR_CACHE_DIR=$(HERMETIC)/cache/torchinductor \
+	TMPDIR=$(HERMETIC)/tmp LABKIT_HOME_MUST_STAY_EMPTY=1
+FRESH := rm -rf $(HERMETIC) && mkdir -p $(HERMETIC)/home $(HERMETIC)/tmp
+
 .PHONY: setup browser-deps lab test test-unit test-notebooks test-browser demo bench strip clean
 
 setup: $(STAMP)
@@ -35,18 +47,22 @@ demo: setup
 
 # Unit tests, then every notebook parameterised into build/ by papermill (fast mode) and executed by nbval.
 test: setup browser-deps
-	$(PY) -m labkit.notebooks prepare --mode fast --out $(NB_BUILD)
-	$(PY) -m pytest tests $(NB_BUILD) --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
+	@$(FRESH)
+	$(TEST_ENV) $(PY) -m labkit.notebooks prepare --mode fast --out $(NB_BUILD)
+	$(TEST_ENV) $(PY) -m pytest tests $(NB_BUILD) --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: setup
-	$(PY) -m pytest tests -m "not browser" $(PYTEST_ARGS)
+	@$(FRESH)
+	$(TEST_ENV) $(PY) -m pytest tests -m "not browser" -p no:cacheprovider $(PYTEST_ARGS)
 
 test-notebooks: setup
-	$(PY) -m labkit.notebooks prepare --mode fast --out $(NB_BUILD)
-	$(PY) -m pytest $(NB_BUILD) --nbval-lax --nbval-current-env $(PYTEST_ARGS)
+	@$(FRESH)
+	$(TEST_ENV) $(PY) -m labkit.notebooks prepare --mode fast --out $(NB_BUILD)
+	$(TEST_ENV) $(PY) -m pytest $(NB_BUILD) --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)
 
 test-browser: setup browser-deps
-	$(PY) -m pytest tests -m browser $(PYTEST_ARGS)
+	@$(FRESH)
+	$(TEST_ENV) $(PY) -m pytest tests -m browser -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) benchmarks/heads.py

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 def epoch_time(input_size: tuple[int, int], steps: int, batch: int = 64) -> float:
     from labkit.losses import make_head
-    from labkit.toy.model import ToyNet
+    from labkit.experiments.toy.model import ToyNet
 
     torch.manual_seed(0)
     net, head = ToyNet(input_size), make_head("cosface", 2, 8, s=16.0, m=0.2)
@@ -41,8 +41,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    from labkit.toy.data import load_toy_data
-    from labkit.toy.train import ToyConfig, train_toy
+    from labkit.experiments.toy.data import load_toy_data
+    from labkit.experiments.toy.train import ToyConfig, train_toy
 
     cfg0 = ToyConfig()
     steps = -(-cfg0.per_class * 8 // cfg0.batch_size)

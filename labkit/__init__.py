@@ -10,8 +10,8 @@ Submodules, each with one purpose:
 - ``labkit.models``   SphereFace-style residual nets (sphere20/36/64) at 112x96 and a small CPU net
 - ``labkit.train``    the trainer: SGD with the paper's schedule, resumable checkpoints, DDP via torchrun
 - ``labkit.evaluate`` test-time flip features, LFW/YTF 10-fold verification, MegaFace-style identification
-- ``labkit.toy``      the 8-identity, 2-D-feature experiment of Fig. 4
-- ``labkit.experiments`` lab-scale Fig. 5 and Tables 1-2 (margin sweep, normalization, loss comparison)
+- ``labkit.experiments.toy``      the 8-identity, 2-D-feature experiment of Fig. 4
+- ``labkit.experiments.lab_scale`` lab-scale Fig. 5 and Tables 1-2 (margin sweep, normalization, loss comparison)
 - ``labkit.config``   notebook parameters, data root, devices and seeds
 - ``labkit.notebooks`` notebook conventions: preparing copies for CI, stripping outputs
 """

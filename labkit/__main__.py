@@ -7,7 +7,7 @@ import sys
 
 # command -> (module, one-line help). Each module exposes ``main(argv: list[str]) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "toy": ("labkit.toy.cli", "train the 8-identity, 2-D-feature toy model (Fig. 4) or its sweep"),
+    "toy": ("labkit.experiments.toy.cli", "train the 8-identity, 2-D-feature toy model (Fig. 4) or its sweep"),
     "data": ("labkit.data.cli", "get, check and align face data sets"),
     "train": ("labkit.train", "train a face model (SphereFace-style nets, any margin head)"),
     "eval": ("labkit.evaluate.cli", "evaluate a checkpoint on LFW, YTF or MegaFace-style identification"),

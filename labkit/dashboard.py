@@ -13,8 +13,8 @@ def build_dashboard(toy_sweep: Any | None = None, data_root: str | None = None) 
     import ipywidgets as widgets
 
     from labkit import theory
-    from labkit.toy.sweep import load_sweep
-    from labkit.toy.widgets import build_toy_explorer
+    from labkit.experiments.toy.sweep import load_sweep
+    from labkit.experiments.toy.widgets import build_toy_explorer
 
     decision = theory.build_decision_explorer()
     circle = theory.build_circle_explorer()

@@ -41,3 +41,23 @@ def _torch_threads():
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     yield
+
+
+def _files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Hermetic runs (``make test`` sets LABKIT_HOME_MUST_STAY_EMPTY=1 and points HOME at an empty folder): fail the
+    session if any test, notebook, kernel or browser wrote under HOME. A cache or runtime folder that lands there
+    would survive between CI runs on a real home and let a test pass on stale state."""
+    if os.environ.get("LABKIT_HOME_MUST_STAY_EMPTY", "") in ("", "0"):
+        return
+    home = Path(os.environ["HOME"])
+    written = _files_under(home) if home.is_dir() else []
+    if written:
+        shown = ", ".join(written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10 else "")
+        session.config.get_terminal_writer().line(
+            f"HERMETIC CHECK FAILED: the test run wrote under HOME={home}: {shown}. Point that tool's cache or "
+            "runtime folder into build/hermetic (see TEST_ENV in the Makefile).", red=True)
+        session.exitstatus = 1

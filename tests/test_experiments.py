@@ -1,4 +1,4 @@
-"""labkit.experiments: identity-disjoint split on the real protocol files, a tiny real CNN + LMCL run well above
+"""labkit.experiments.lab_scale: identity-disjoint split on the real protocol files, a tiny real CNN + LMCL run well above
 chance, JSON round trip of records, clear errors for bad configs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import experiments as E
+from labkit.experiments import lab_scale as E
 
 
 def test_split_is_identity_disjoint_on_real_protocol_files(data_dir):
@@ -55,7 +55,7 @@ def test_lab_data_uses_only_training_people(lab_data):
     # the uint8 cache lives in the cache folder, never in the data root
     from labkit import config
 
-    cached = list((config.cache_dir() / "experiments").glob("faces_28x24_*.npz"))
+    cached = list((config.cache_dir() / "faces").glob("faces_28x24_*.npz"))
     assert cached and not any(str(config.data_root()) in str(p.parent) for p in cached)
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from labkit.bounds import m_upper_bound
-from labkit.toy import metrics
-from labkit.toy.data import IDENTITIES, balanced_epoch, holdout_mask
-from labkit.toy.sweep import ManifestError, load_sweep, shipped_sweep_dir, verify
-from labkit.toy.train import ToyConfig, ToyResult
+from labkit.experiments.toy import metrics
+from labkit.experiments.toy.data import IDENTITIES, balanced_epoch, holdout_mask
+from labkit.experiments.toy.sweep import ManifestError, load_sweep, shipped_sweep_dir, verify
+from labkit.experiments.toy.train import ToyConfig, ToyResult
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_margins_past_the_bound_record_the_eq7_warning(shipped):
 
 
 def test_slider_callback_is_pure_and_updates_numbers(shipped):
-    from labkit.toy.widgets import explorer_view
+    from labkit.experiments.toy.widgets import explorer_view
 
     fig0, r0 = explorer_view(shipped, 0.0, 16)
     fig2, r2 = explorer_view(shipped, 0.2, 16)
@@ -125,7 +125,7 @@ def test_slider_callback_is_pure_and_updates_numbers(shipped):
 
 
 def test_explorer_widgets_update_readout(shipped, monkeypatch, tmp_path):
-    from labkit.toy.widgets import build_toy_explorer
+    from labkit.experiments.toy.widgets import build_toy_explorer
 
     ex = build_toy_explorer(shipped)
     before = ex.readout.value
@@ -145,7 +145,7 @@ def test_explorer_widgets_update_readout(shipped, monkeypatch, tmp_path):
 
 @pytest.fixture
 def toy_data(data_dir):
-    from labkit.toy.data import load_toy_data
+    from labkit.experiments.toy.data import load_toy_data
 
     data = load_toy_data(data_dir("lfw_aligned_112x96"))  # decoded once, then read from the cache
     assert len(data.labels) == 1348 and np.bincount(data.labels).tolist() == [530, 236, 144, 121, 109, 77, 71, 60]
@@ -153,7 +153,7 @@ def toy_data(data_dir):
 
 
 def test_retraining_a_shipped_setting_reproduces_its_numbers(toy_data, shipped):
-    from labkit.toy.train import train_toy
+    from labkit.experiments.toy.train import train_toy
 
     ref = shipped.get(0.2, 16)
     with warnings.catch_warnings():
@@ -168,7 +168,7 @@ def test_retraining_a_shipped_setting_reproduces_its_numbers(toy_data, shipped):
 
 
 def test_cli_writes_features_labels_weights_history_and_metadata(toy_data, tmp_path):
-    from labkit.toy.cli import main
+    from labkit.experiments.toy.cli import main
 
     assert main(["--head", "cosface", "--m", "0.2", "--s", "16", "--epochs", "2", "--out", str(tmp_path)]) == 0
     assert main(["--head", "softmax", "--epochs", "1", "--out", str(tmp_path)]) == 0
@@ -184,7 +184,7 @@ def test_cli_writes_features_labels_weights_history_and_metadata(toy_data, tmp_p
 
 
 def test_cli_without_data_says_where_to_put_it(tmp_path, monkeypatch, capsys):
-    from labkit.toy.cli import main
+    from labkit.experiments.toy.cli import main
 
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
     assert main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--epochs", "1"]) == 2
@@ -192,8 +192,8 @@ def test_cli_without_data_says_where_to_put_it(tmp_path, monkeypatch, capsys):
 
 
 def test_train_button_trains_at_the_slider_values_and_adds_to_the_sweep(toy_data, data_dir):
-    from labkit.toy.sweep import load_sweep
-    from labkit.toy.widgets import build_toy_explorer
+    from labkit.experiments.toy.sweep import load_sweep
+    from labkit.experiments.toy.widgets import build_toy_explorer
 
     sweep = load_sweep()
     ex = build_toy_explorer(sweep, data_root=str(data_dir("lfw_aligned_112x96")), epochs=1)

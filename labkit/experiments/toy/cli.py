@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from labkit import config
 
     if argv and argv[0] == "verify":
-        from labkit.toy.sweep import ManifestError, verify
+        from labkit.experiments.toy.sweep import ManifestError, verify
 
         try:
             m = verify(argv[1] if len(argv) > 1 else None)
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         args = p.parse_args(argv[1:])
         import torch
 
-        from labkit.toy.data import load_toy_data
-        from labkit.toy.sweep import M_GRID, S_GRID, grid, run_sweep, shipped_sweep_dir, write_manifest
+        from labkit.experiments.toy.data import load_toy_data
+        from labkit.experiments.toy.sweep import M_GRID, S_GRID, grid, run_sweep, shipped_sweep_dir, write_manifest
 
         torch.set_num_threads(args.threads)
         try:
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import warnings
 
-    from labkit.toy.data import load_toy_data
-    from labkit.toy.train import ToyConfig, train_toy
+    from labkit.experiments.toy.data import load_toy_data
+    from labkit.experiments.toy.train import ToyConfig, train_toy
 
     try:
         data = load_toy_data(args.data)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit import config
-from labkit.toy.train import ToyConfig, ToyResult, train_toy
+from labkit.experiments.toy.train import ToyConfig, ToyResult, train_toy
 
 M_GRID = tuple(round(0.05 * i, 2) for i in range(10))  # 0, 0.05, ..., 0.45
 S_GRID = (8.0, 16.0, 32.0)

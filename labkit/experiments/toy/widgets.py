@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labkit.bounds import m_upper_bound
-from labkit.toy.plots import fig4
+from labkit.experiments.toy.plots import fig4
 
 BOUND = m_upper_bound(8, 2).value
 
@@ -90,8 +90,8 @@ def train_and_add(sweep, m: float, s: float, data=None, epochs: int = 30, seed: 
     """Train a fresh LMCL model at (m, s) and add it to ``sweep``. ``live(epoch, history)`` is called per epoch."""
     import warnings
 
-    from labkit.toy.data import load_toy_data
-    from labkit.toy.train import ToyConfig, train_toy
+    from labkit.experiments.toy.data import load_toy_data
+    from labkit.experiments.toy.train import ToyConfig, train_toy
 
     data = data if data is not None else load_toy_data()
     hist: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": []}
@@ -147,7 +147,7 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
 
     def on_train(_btn=None) -> None:
         from labkit import config
-        from labkit.toy.data import load_toy_data
+        from labkit.experiments.toy.data import load_toy_data
 
         train_out.clear_output()
         try:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from labkit.toy.data import IDENTITIES, ToyData, balanced_epoch, normalise
-from labkit.toy.model import ToyNet, spread_weights_on_circle
+from labkit.experiments.toy.data import IDENTITIES, ToyData, balanced_epoch, normalise
+from labkit.experiments.toy.model import ToyNet, spread_weights_on_circle
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class ToyResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
-        from labkit.toy.metrics import summarise
+        from labkit.experiments.toy.metrics import summarise
 
         return summarise(self)
 
@@ -124,7 +124,7 @@ class ToyResult:
 def warmup_cosine_lr(step: int, total: int, warm: int, lr: float, floor: float = 0.02) -> float:
     """The learning rate at ``step`` of ``total``: linear warm-up over the first ``warm`` steps, then a cosine decay
     from ``lr`` to ``floor * lr`` (the schedule that lets the 2-D normalised heads train; reused by
-    :mod:`labkit.experiments`)."""
+    :mod:`labkit.experiments.lab_scale`)."""
     warm = max(1, warm)
     if step < warm:
         return lr * (step + 1) / warm

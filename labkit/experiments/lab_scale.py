@@ -14,7 +14,7 @@ The lab setting, and how it differs from the paper's (Sec. 4.1-4.3):
 - Network (``backbone="cnn"``, the default): a small CNN on pixels. The aligned 112x96 faces are area-downsampled
   to 28x24 RGB (decoded once, cached as uint8 in :func:`labkit.config.cache_dir`, never in the data root),
   normalised as (x - 127.5) / 128. Four conv3x3-BN-PReLU blocks (widths :data:`CNN_CHANNELS`, max-pool after the
-  first three; :class:`labkit.toy.model.ToyNet` reused), FC(``hidden``)-PReLU-BN, and a bias-free linear
+  first three; :class:`labkit.experiments.toy.model.ToyNet` reused), FC(``hidden``)-PReLU-BN, and a bias-free linear
   ``embedding_dim``-d (128) embedding; the heads of :mod:`labkit.losses` sit on top. About 0.24M parameters in the
   network. The paper trains a 64-layer residual CNN on 112x96 pixels with a 512-d embedding.
 - Optimisation (cnn): Adam (lr 3e-3, weight decay 5e-4), linear warm-up over the first 10 % of the iterations then
@@ -40,7 +40,7 @@ error std(ddof=1)/sqrt(n_seeds) (the 10-fold s.e. of the single run when there i
 Entry points: :func:`load_lab_data` (decodes once, caches the uint8 faces in :func:`labkit.config.cache_dir`),
 :func:`run_grid` (list of :class:`ExperimentConfig` x seeds -> list of JSON-ready records, tqdm bar, each finished
 run cached), :func:`summarize`, :func:`suite` (the configurations of Fig. 5 / Table 1 / Table 2 for a mode),
-``python -m labkit.experiments --mode full --out data/shipped/lab_scale`` (``--backbone hog-mlp`` for the
+``python -m labkit.experiments.lab_scale --mode full --out data/shipped/lab_scale`` (``--backbone hog-mlp`` for the
 descriptor MLP).
 """
 
@@ -336,7 +336,7 @@ def load_lab_data(
     ``image_size``, (x - 127.5) / 128, the mirror image by flipping; ``hog-mlp``: HOG-PCA descriptors computed from
     the cached ``hog_size`` images (some seconds)."""
     from labkit.data.lfw import lfw_paths
-    from labkit.toy.data import normalise
+    from labkit.experiments.toy.data import normalise
 
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; valid names are {', '.join(BACKBONES)}")
@@ -399,19 +399,19 @@ class MarginMLP(nn.Module):
         return self.net(x)
 
 
-#: the CNN's conv widths: four conv-BN-PReLU blocks of :class:`labkit.toy.model.ToyNet` (max-pool after the first three)
+#: the CNN's conv widths: four conv-BN-PReLU blocks of :class:`labkit.experiments.toy.model.ToyNet` (max-pool after the first three)
 CNN_CHANNELS = (16, 32, 64, 64)
 
 
 def build_backbone(cfg: ExperimentConfig, data: LabData) -> nn.Module:
-    """The embedding network of ``cfg.backbone`` for ``data``'s input. ``cnn``: :class:`labkit.toy.model.ToyNet`
+    """The embedding network of ``cfg.backbone`` for ``data``'s input. ``cnn``: :class:`labkit.experiments.toy.model.ToyNet`
     with wider blocks (:data:`CNN_CHANNELS`), FC(``hidden``)-PReLU-BN and a bias-free linear ``embedding_dim``-d
     output; ``hog-mlp``: :class:`MarginMLP`."""
     if cfg.backbone != data.backbone:
         raise ValueError(f"the config asks for backbone {cfg.backbone!r} but the data were built for "
                          f"{data.backbone!r}: load_lab_data(backbone={cfg.backbone!r})")
     if cfg.backbone == "cnn":
-        from labkit.toy.model import ToyNet
+        from labkit.experiments.toy.model import ToyNet
 
         return ToyNet(tuple(data.train_x.shape[2:]), CNN_CHANNELS, hidden=cfg.hidden, feat_dim=cfg.embedding_dim)
     return MarginMLP(data.train_x.shape[1], cfg.hidden, cfg.embedding_dim)
@@ -420,7 +420,7 @@ def build_backbone(cfg: ExperimentConfig, data: LabData) -> nn.Module:
 def warmup_cosine(it: int, iters: int, lr: float, warmup: float = 0.1, floor: float = 0.02) -> float:
     """lr at iteration ``it``: linear warm-up over the first ``warmup`` fraction, then cosine decay to ``floor`` x lr
     (the toy recipe's schedule, here for a fixed number of iterations)."""
-    from labkit.toy.train import warmup_cosine_lr
+    from labkit.experiments.toy.train import warmup_cosine_lr
 
     return warmup_cosine_lr(it, iters, int(warmup * iters), lr, floor)
 
@@ -509,7 +509,7 @@ def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
     :func:`labkit.evaluate.kfold_verification`. Returns its VerificationResult."""
     from labkit.evaluate import combine_flip, cosine_pairs, kfold_verification
 
-    from labkit.toy.train import embed
+    from labkit.experiments.toy.train import embed
 
     feats = combine_flip(embed(model, data.test_x.to(device)), embed(model, data.test_x_flip.to(device)),
                          "concat").cpu().numpy()
@@ -707,7 +707,7 @@ def _sha256(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     global CPU_THREADS
-    ap = argparse.ArgumentParser(prog="python -m labkit.experiments", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m labkit.experiments.lab_scale", description=__doc__.split("\n")[0])
     ap.add_argument("--mode", default="full", choices=["fast", "full"])
     ap.add_argument("--seeds", type=int, nargs="*")
     ap.add_argument("--epochs", type=int, nargs="*", help="training lengths (default: the mode's)")
@@ -732,11 +732,11 @@ def main(argv: list[str] | None = None) -> int:
         import skimage
 
         manifest = {
-            "command": "python -m labkit.experiments " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": "python -m labkit.experiments.lab_scale " + " ".join(argv if argv is not None else sys.argv[1:]),
             "mode": args.mode, "backbone": args.backbone, "seeds": args.seeds or preset(args.mode)["seeds"],
             "epochs": args.epochs or preset(args.mode)["epochs"],
             "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/)", **asdict(DataConfig())},
-            "network": ({"kind": "CNN on pixels (labkit.toy.model.ToyNet)", "channels": list(CNN_CHANNELS),
+            "network": ({"kind": "CNN on pixels (labkit.experiments.toy.model.ToyNet)", "channels": list(CNN_CHANNELS),
                          "hidden": ExperimentConfig().hidden, "embedding_dim": ExperimentConfig().embedding_dim,
                          "optimiser": "Adam 3e-3, warm-up 10 % + cosine decay, weight decay 5e-4, batch 128",
                          "threads": CPU_THREADS} if args.backbone == "cnn" else

@@ -77,7 +77,7 @@ def weight_geometry(weights: np.ndarray) -> dict[str, float]:
 
 
 def summarise(result: Any, coverage: float = 0.9) -> dict[str, float]:
-    """The table row of one run (a :class:`labkit.toy.train.ToyResult` or anything with the same fields)."""
+    """The table row of one run (a :class:`labkit.experiments.toy.train.ToyResult` or anything with the same fields)."""
     tr = result.is_train
     out: dict[str, float] = {"train_acc": float(result.train_acc), "test_acc": float(result.test_acc)}
     for split, mask in (("train", tr), ("test", ~tr)):
