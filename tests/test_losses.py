@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from labkit import losses as L
+from labkit.cosine_linear import _ScaledCosine
 from labkit.bounds import m_upper_bound, s_lower_bound
 
-NAMES = ["softmax", "nsl", "sphereface", "cosface", "arcface"]
+NAMES = ["softmax", "nsl", "sphereface", "cosface", "cosface-unnorm", "arcface"]
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -69,7 +70,7 @@ def test_gradcheck_fused_function_and_functional_api(m):
     x.requires_grad_()
     w.requires_grad_()
     # the custom autograd.Function directly, with the margin
-    assert torch.autograd.gradcheck(lambda x, w: L._ScaledCosine.apply(x, w, y, 3.0, m, L.EPS), (x, w))
+    assert torch.autograd.gradcheck(lambda x, w: _ScaledCosine.apply(x, w, y, 3.0, m, L.EPS), (x, w))
     assert torch.autograd.gradcheck(lambda x, w: L.cosine(x, w), (x, w))
     cos = torch.rand(6, 7, generator=_gen(2), dtype=torch.float64).requires_grad_()
     assert torch.autograd.gradcheck(lambda c: L.cosface_logits(c, y, 3.0, m), (cos,))
@@ -88,7 +89,7 @@ def test_custom_backward_matches_autograd_with_zero_rows_float32():
     g = torch.randn(32, 40, generator=_gen(5))
     xa, wa = x.clone().requires_grad_(), w.clone().requires_grad_()
     xb, wb = x.clone().requires_grad_(), w.clone().requires_grad_()
-    out_a = L._ScaledCosine.apply(xa, wa, y, 64.0, 0.35, L.EPS)
+    out_a = _ScaledCosine.apply(xa, wa, y, 64.0, 0.35, L.EPS)
     out_b = naive_cosface(xb, wb, y, 64.0, 0.35)
     torch.testing.assert_close(out_a, out_b, rtol=1e-5, atol=1e-4)
     (out_a * g).sum().backward()
@@ -277,7 +278,7 @@ def test_psi_continuous_and_decreasing(m):
     first = theta <= math.pi / m
     torch.testing.assert_close(psi[first], torch.cos(m * theta[first]))
     # the Chebyshev path used by the head agrees with the angle path
-    torch.testing.assert_close(L._psi_from_cos(torch.cos(theta), m), psi, atol=1e-9, rtol=0)
+    torch.testing.assert_close(L.margins.psi_from_cos(torch.cos(theta), m), psi, atol=1e-9, rtol=0)
 
 
 def test_psi_m1_is_cos_and_bad_inputs():
@@ -425,7 +426,7 @@ def test_make_head_registry():
         if name in ("nsl", "cosface", "arcface"):
             torch.testing.assert_close(head.logits(x), head.s * head.cosine(x))
             assert not torch.allclose(head(x, y), head.logits(x)) or name == "nsl"
-    with pytest.raises(ValueError, match="arcface, cosface, nsl, softmax, sphereface"):
+    with pytest.raises(ValueError, match="softmax, nsl, sphereface, cosface, cosface-unnorm, arcface"):
         L.make_head("lsoftmax", 16, 10)
 
 
@@ -498,7 +499,30 @@ def test_unnormalized_cosface_head_gradcheck_and_closed_form():
     norm = x.norm(dim=1, keepdim=True)
     assert torch.allclose(_call(head, w, x, y), norm * (cos - 0.35 * F.one_hot(y, 7)), atol=1e-12)
     assert torch.allclose(_call(head, w, x, None), norm * cos, atol=1e-12)
-    head.margin_on = False
+    head.margin_enabled = False
     assert torch.allclose(_call(head, w, x, y), norm * cos, atol=1e-12)
     with pytest.raises(ValueError, match="m must be a finite number >= 0"):
         L.UnnormalizedCosFaceHead(5, 7, m=-0.1)
+
+
+def test_unnormalized_lmcl_is_a_registry_entry_and_margin_switch_is_generic():
+    """Table 1's "no feature normalisation" row is built by make_head like every head, and every head's margin can
+    be switched off the same way (the engine's margin warm-up) without knowing which head it is."""
+    x, w, y = _data(b=4, k=6, c=5)
+    head = L.make_head("cosface-unnorm", 6, 5, m=0.3).double()
+    assert not head.normalize_features and head.s is None
+    for name in NAMES:
+        h = L.make_head(name, 6, 5).double().eval()
+        h.margin_enabled = False
+        torch.testing.assert_close(_call(h, w, x, y), _call(h, w, x, None))
+
+
+def test_head_kwargs_picks_what_each_head_takes():
+    assert L.head_kwargs("softmax", s=30, m=0.2) == {}
+    assert L.head_kwargs("nsl", s=30, m=0.2) == {"s": 30}
+    assert L.head_kwargs("sphereface", s=30, m=4.0) == {"m": 4}
+    assert L.head_kwargs("cosface-unnorm", s=30, m=0.2) == {"m": 0.2}
+    with pytest.raises(ValueError, match="integer >= 1"):
+        L.head_kwargs("sphereface", m=0.35)
+    head, msgs = L.make_head_quietly("cosface", 2, 8, s=16, m=0.45)
+    assert head.m == 0.45 and any("MarginBoundWarning" in m for m in msgs)
