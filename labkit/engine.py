@@ -214,6 +214,19 @@ def embed(backbone: nn.Module, x: Tensor, batch: int = 512, device: str | None =
     return out
 
 
+def dataset_labels(data: Dataset) -> np.ndarray:
+    """The label of every item of a Dataset, without decoding images: its ``targets`` or ``labels`` attribute,
+    or ``i // images_per_class`` for :class:`labkit.data.SyntheticFaces`."""
+    for name in ("targets", "labels"):
+        value = getattr(data, name, None)
+        if value is not None:
+            return np.asarray(value() if callable(value) else value)
+    if hasattr(data, "images_per_class"):
+        return np.arange(len(data)) // data.images_per_class
+    raise TypeError(f"{type(data).__name__} has no targets/labels attribute: the engine needs every label to plan "
+                    "its batches without decoding the images")
+
+
 # ---------------------------------------------------------------------------------------------------- fit
 
 
@@ -299,8 +312,7 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
             x_all, y_all = data
             labels = y_all
         else:
-            labels = getattr(data, "targets", None)
-            labels = labels if labels is not None else getattr(data, "labels")
+            labels = dataset_labels(data)
         plan = BatchPlan(labels, cfg.batch, cfg.sampling, cfg.per_class, cfg.seed)
         image_input = (x_all.dim() == 4) if in_memory else True
         channels_last = image_input and cfg.channels_last in ("on", "auto")
@@ -381,10 +393,10 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
                 raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
             sums[0] += loss.detach() * len(y)
-            sums[1:5] += _diagnostics(head, features.detach(), y)
+            sums[1:5] += _diagnostics(head, features.detach(), y)  # before the step: the weights of this loss
             sums[5] += len(y)
+            opt.step()
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
