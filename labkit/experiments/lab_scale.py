@@ -132,8 +132,7 @@ PAPER: dict[str, Any] = {
     },
 }
 
-#: Okabe-Ito colour-blind-safe palette
-COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+from labkit.palette import SERIES as COLORS  # noqa: E402
 
 HEAD_NAMES = ("softmax", "nsl", "sphereface", "cosface", "arcface")
 BACKBONES = ("cnn", "hog-mlp")

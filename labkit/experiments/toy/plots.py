@@ -10,8 +10,7 @@ import numpy as np
 
 from labkit.experiments.toy.data import IDENTITIES
 
-#: Okabe & Ito (2008), eight colours distinguishable with protanopia, deuteranopia and tritanopia.
-PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+from labkit.palette import PALETTE  # noqa: E402  (one colour per identity)
 
 
 def title_of(res) -> str:
