@@ -152,3 +152,49 @@ def describe(model: nn.Module, input_size: tuple[int, ...] = INPUT_SIZE, name: s
     print(f"{label}: {params:,} parameters ({params / 1e6:.2f} M), {macs / 1e9:.3f} GMACs "
           f"({2 * macs / 1e9:.3f} GFLOPs) per {input_size[1]}x{input_size[2]} image")
     return {"params": params, "macs": macs}
+
+
+# ---------------------------------------------------------------------------------------------------- small CNN
+
+
+def _small_block(cin: int, cout: int, pool: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.PReLU(cout)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class SmallCNN(nn.Module):
+    """A small CNN for downsampled faces on a CPU: the toy's 2-D features (notebook 03) and the lab-scale
+    embeddings (notebook 07).
+
+        (3, H, W) -> [conv3x3 - BN - PReLU - maxpool2] x (len(channels) - 1) -> conv3x3 - BN - PReLU
+                  -> flatten -> FC(hidden) - PReLU [-> BatchNorm1d(hidden)] -> Linear(hidden, feat_dim, no bias)
+
+    ``bn_before_feature`` keeps the BatchNorm1d between the hidden layer and the feature layer (the toy recipe
+    drops it: see :mod:`labkit.experiments.toy`). The feature layer has no bias, so the feature norm is free for the
+    heads that use it (softmax, A-Softmax, LMCL without normalisation).
+    """
+
+    def __init__(self, input_size: tuple[int, int] = (28, 24), channels: tuple[int, ...] = (16, 32, 64, 64),
+                 hidden: int = 64, feat_dim: int = 2, bn_before_feature: bool = True) -> None:
+        super().__init__()
+        blocks, cin = [], 3
+        for i, c in enumerate(channels):
+            blocks.append(_small_block(cin, c, pool=i < len(channels) - 1))
+            cin = c
+        self.body = nn.Sequential(*blocks)
+        h, w = input_size
+        for _ in range(len(channels) - 1):
+            h, w = h // 2, w // 2
+        fc: list[nn.Module] = [nn.Flatten(), nn.Linear(cin * h * w, hidden), nn.PReLU(hidden)]
+        if bn_before_feature:
+            fc.append(nn.BatchNorm1d(hidden))
+        self.fc = nn.Sequential(*fc)
+        self.feature = nn.Linear(hidden, feat_dim, bias=False)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.bn_before_feature = bool(bn_before_feature)
+        self.embedding_dim = int(feat_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature(self.fc(self.body(x)))

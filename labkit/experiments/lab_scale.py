@@ -11,27 +11,23 @@ The lab setting, and how it differs from the paper's (Sec. 4.1-4.3):
   all in ``peopleDevTest.txt``, which shares nobody with ``peopleDevTrain.txt``: the network never sees a test
   identity. The pairs are cut into 10 folds of 50 matched + 50 mismatched pairs (file order) and scored with the
   lab's one 10-fold routine, :func:`labkit.evaluate.kfold_verification`. The paper reports LFW View 2 (6,000 pairs).
-- Network (``backbone="cnn"``, the default): a small CNN on pixels. The aligned 112x96 faces are area-downsampled
-  to 28x24 RGB (decoded once, cached as uint8 in :func:`labkit.config.cache_dir`, never in the data root),
-  normalised as (x - 127.5) / 128. Four conv3x3-BN-PReLU blocks (widths :data:`CNN_CHANNELS`, max-pool after the
-  first three; :class:`labkit.experiments.toy.model.ToyNet` reused), FC(``hidden``)-PReLU-BN, and a bias-free linear
-  ``embedding_dim``-d (128) embedding; the heads of :mod:`labkit.losses` sit on top. About 0.24M parameters in the
-  network. The paper trains a 64-layer residual CNN on 112x96 pixels with a 512-d embedding.
-- Optimisation (cnn): Adam (lr 3e-3, weight decay 5e-4), linear warm-up over the first 10 % of the iterations then
-  cosine decay (:func:`warmup_cosine`), batch 128, ``epochs`` passes of 27 iterations (5 epochs = 135 iterations,
-  instead of the paper's 30K SGD iterations), random horizontal flips (p = 0.5), 2 CPU threads per run.
-  Scale s = 30 by default (the paper: 64; the Eq. 6 bound for 298 classes is about 8).
-- ``backbone="hog-mlp"``: the fast, weaker alternative kept from the first version of this lab: HOG of the grey
-  56x48 face (6x6-pixel cells, 2x2-cell blocks), ``pca_dim`` whitened PCA components fitted on the training images
-  only, a 3-layer MLP (``hidden`` units, BN, PReLU) to the embedding, SGD 0.1 with the paper's step schedule
-  (lr / 10 at 16/30, 24/30, 28/30 of the run, :meth:`labkit.train.TrainConfig.lr_at`). The network never sees
-  pixels, so it is a stand-in, not a reproduction; use it with ``--epochs 8 20`` (its earlier training lengths).
+- Network: :class:`labkit.models.SmallCNN` on pixels. The aligned 112x96 faces are area-downsampled to
+  ``image_size`` (default 28x24) RGB (decoded once, cached as uint8 in :func:`labkit.config.cache_dir`, never in the
+  data root), normalised as (x - 127.5) / 128. Four conv3x3-BN-PReLU blocks (widths :data:`CNN_CHANNELS`),
+  FC(``hidden``)-PReLU-BN and a bias-free linear ``embedding_dim``-d (128) embedding; the heads of
+  :mod:`labkit.losses` sit on top. The paper trains a 64-layer residual CNN on 112x96 pixels with a 512-d embedding.
+- Optimisation: the engine's ``lab`` preset (:mod:`labkit.presets`): Adam (lr 3e-3, weight decay 5e-4), linear
+  warm-up over the first 10 % of the steps then cosine decay, batch 128, ``epochs`` passes over the training set,
+  random horizontal flips (p = 0.5), 2 CPU threads per run. Scale s = 30 by default (the paper: 64).
+- Diagnostics (every epoch, from :func:`labkit.engine.fit`): training accuracy, the loss with and without the margin
+  term, the mean feature norm |x| before normalisation, the mean angle to the class weight, and the DevTest
+  verification accuracy; :func:`converged` states the lab's convergence rule.
 - Testing as in the paper: the embeddings of the image and of its mirror image are concatenated
   (:func:`labkit.evaluate.combine_flip`, ``"concat"``) and compared by cosine.
 - A-Softmax: ``labkit.losses.SphereFaceHead`` with m = 4; its lambda annealing is compressed so that lambda reaches
   its floor (5) halfway through the run (SphereFace's own schedule reaches it after ~1,660 of its 30K iterations).
 - LMCL without feature normalisation (Table 1): the weights are normalised, the features are not, so the logits
-  are |x| cos(theta_j) and |x| (cos(theta_y) - m) (:class:`labkit.losses.UnnormalizedCosFaceHead`). As in the paper, that model
+  are |x| cos(theta_j) and |x| (cos(theta_y) - m) (the registry entry ``"cosface-unnorm"``). As in the paper, that model
   starts from the softmax loss (here: the first third of the iterations with m = 0) and then trains with LMCL.
 
 Error bars: each run gives a 10-fold mean accuracy; :func:`summarize` reports the mean over seeds and its standard
@@ -40,8 +36,7 @@ error std(ddof=1)/sqrt(n_seeds) (the 10-fold s.e. of the single run when there i
 Entry points: :func:`load_lab_data` (decodes once, caches the uint8 faces in :func:`labkit.config.cache_dir`),
 :func:`run_grid` (list of :class:`ExperimentConfig` x seeds -> list of JSON-ready records, tqdm bar, each finished
 run cached), :func:`summarize`, :func:`suite` (the configurations of Fig. 5 / Table 1 / Table 2 for a mode),
-``python -m labkit.experiments.lab_scale --mode full --out data/shipped/lab_scale`` (``--backbone hog-mlp`` for the
-descriptor MLP).
+``python -m labkit.experiments --mode full --out data/shipped/lab_scale``.
 """
 
 from __future__ import annotations
@@ -66,18 +61,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit import config
-from labkit.losses import UnnormalizedCosFaceHead
+from labkit.engine import embed, fit
+from labkit.losses import head_kwargs, make_head_quietly
+from labkit.presets import preset as fit_preset
 
 __all__ = [
     "PAPER",
     "DataConfig",
     "ExperimentConfig",
     "LabData",
-    "MarginMLP",
     "BACKBONES",
     "CNN_CHANNELS",
     "build_backbone",
-    "warmup_cosine",
+    "converged",
     "preset",
     "suite",
     "load_lab_data",
@@ -96,7 +92,7 @@ __all__ = [
 ]
 
 #: bump when the training or evaluation code changes what a cached run would return
-RUN_VERSION = 3
+RUN_VERSION = 4
 #: CPU threads a CNN run uses (the lab budget: a shared 2-core CPU)
 CPU_THREADS = 2
 #: cosine scale used for NSL/LMCL/ArcFace unless a config says otherwise
@@ -135,7 +131,7 @@ PAPER: dict[str, Any] = {
 from labkit.palette import SERIES as COLORS  # noqa: E402
 
 HEAD_NAMES = ("softmax", "nsl", "sphereface", "cosface", "arcface")
-BACKBONES = ("cnn", "hog-mlp")
+BACKBONES = ("cnn",)  # the HOG-descriptor MLP of the first version is gone
 
 
 # ------------------------------------------------------------------------------------------------ configs
@@ -143,15 +139,11 @@ BACKBONES = ("cnn", "hog-mlp")
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which images, and how they become network input (see the module docstring). ``image_size`` is the CNN's
-    input; ``hog_size``, ``hog_cell`` and ``pca_dim`` only matter for the ``hog-mlp`` backbone."""
+    """Which images, and how they become network input (see the module docstring)."""
 
     min_images: int = 5
     max_per_identity: int = 40
     image_size: tuple[int, int] = (28, 24)  # (height, width) the aligned 112x96 faces are area-downsampled to
-    hog_size: tuple[int, int] = (56, 48)
-    hog_cell: int = 6
-    pca_dim: int = 256
     n_folds: int = 10
 
     def key(self) -> str:
@@ -166,11 +158,10 @@ class ExperimentConfig:
     m: float = 0.35  # cosine margin (cosface), angular margin (arcface), integer m (sphereface); unused otherwise
     s: float = DEFAULT_S
     normalize_features: bool = True  # False: LMCL on |x| cos(theta) (Table 1, cosface only)
-    backbone: str = "cnn"  # cnn (pixels, the default) | hog-mlp (fixed HOG descriptors, the fast alternative)
+    backbone: str = "cnn"  # the small CNN on pixels (the only backbone)
     epochs: int = 5
     batch: int = 128
-    lr: float | None = None  # None: the backbone's default (cnn: Adam 3e-3; hog-mlp: SGD 0.1)
-    momentum: float = 0.9  # SGD only (hog-mlp)
+    lr: float | None = None  # None: the lab preset's Adam 3e-3
     weight_decay: float = 5e-4
     hidden: int = 256
     embedding_dim: int = 128
@@ -200,8 +191,8 @@ class ExperimentConfig:
 
     @property
     def learning_rate(self) -> float:
-        """``lr``, or the backbone's default when it is None."""
-        return float(self.lr) if self.lr is not None else {"cnn": 3e-3, "hog-mlp": 0.1}[self.backbone]
+        """``lr``, or the lab preset's default when it is None."""
+        return float(self.lr) if self.lr is not None else 3e-3
 
     @property
     def name(self) -> str:
@@ -261,15 +252,13 @@ def suite(m_grid: Iterable[float], epochs: int | Sequence[int], s: float = DEFAU
 
 @dataclass
 class LabData:
-    """Network input for training and testing, each image and its mirror image: normalised pixels (N, 3, H, W) for
-    the ``cnn`` backbone, float32 whitened HOG-PCA descriptors (N, D) for ``hog-mlp``."""
+    """Network input for training and testing: normalised pixels (N, 3, H, W); mirror images are made on the fly
+    (:func:`labkit.engine.apply_flip` in training, ``x.flip(3)`` for the test-time flip)."""
 
     train_x: torch.Tensor
-    train_x_flip: torch.Tensor
     train_y: torch.Tensor
     classes: list[str]
     test_x: torch.Tensor
-    test_x_flip: torch.Tensor
     test_rel: list[str]
     pair_index: np.ndarray  # (n_pairs, 2) rows of test_x
     pair_same: np.ndarray
@@ -306,34 +295,14 @@ def devtest_pairs(root: str | Path | None = None, n_folds: int = 10):
     return out
 
 
-def _hog_pca(train: np.ndarray, test: np.ndarray, dc: DataConfig) -> dict[str, np.ndarray]:
-    """The ``hog-mlp`` input: HOG of each grey image and of its mirror image, then ``pca_dim`` whitened PCA
-    components fitted on the training images only."""
-    from skimage.feature import hog
-    from sklearn.decomposition import PCA
-
-    def describe(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grey = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0
-        out = [[hog(g, orientations=9, pixels_per_cell=(dc.hog_cell,) * 2, cells_per_block=(2, 2), feature_vector=True)
-                for g in (im, im[:, ::-1])] for im in grey]
-        return np.array([o[0] for o in out], np.float32), np.array([o[1] for o in out], np.float32)
-
-    tr, tr_f = describe(train)
-    te, te_f = describe(test)
-    pca = PCA(n_components=dc.pca_dim, whiten=True, random_state=0).fit(np.concatenate([tr, tr_f]))
-    t = lambda a: torch.from_numpy(pca.transform(a).astype(np.float32))  # noqa: E731
-    return {"train_x": t(tr), "train_x_flip": t(tr_f), "test_x": t(te), "test_x_flip": t(te_f),
-            "pca_explained": float(pca.explained_variance_ratio_.sum())}
-
-
 def load_lab_data(
     data_config: DataConfig | None = None, root: str | Path | None = None, cache: bool = True, progress: bool = True,
     backbone: str = "cnn",
 ) -> LabData:
-    """The lab's training and DevTest input for ``backbone``. The faces are decoded once and cached as uint8 (first
-    build: ~5,400 images, a minute or so on a busy CPU; afterwards a fraction of a second). ``cnn``: pixels at
-    ``image_size``, (x - 127.5) / 128, the mirror image by flipping; ``hog-mlp``: HOG-PCA descriptors computed from
-    the cached ``hog_size`` images (some seconds)."""
+    """The lab's training and DevTest input: pixels at ``image_size``, (x - 127.5) / 128. The faces are decoded
+    once and cached as uint8 (first build: ~5,400 images, a minute or so on a busy CPU; afterwards a fraction of a
+    second)."""
+    from labkit.data.images import face_images
     from labkit.data.lfw import lfw_paths
     from labkit.experiments.toy.data import normalise
 
@@ -352,27 +321,17 @@ def load_lab_data(
         train_rel += [f"{name}/{f.name}" for f in files]
         train_y += [label] * len(files)
     test_rel = sorted({r for p in pairs for r in p.relpaths()})
-    size = dc.image_size if backbone == "cnn" else dc.hog_size
-    from labkit.data.images import face_images
-
+    size = dc.image_size
     images = face_images(folder, train_rel + test_rel, size, cache=cache, progress=progress)
     n = len(train_rel)
     info: dict[str, Any] = {"train_people": len(classes), "train_images": n, "test_images": len(test_rel),
                             "pairs": len(pairs), "folds": dc.n_folds, "backbone": backbone,
-                            "input": f"{size[0]}x{size[1]} RGB" + (" pixels" if backbone == "cnn" else ", HOG-PCA")}
-    if backbone == "cnn":
-        x = normalise(images)
-        arrays = {"train_x": x[:n], "test_x": x[n:]}
-        arrays.update({"train_x_flip": arrays["train_x"].flip(3), "test_x_flip": arrays["test_x"].flip(3)})
-    else:
-        arrays = _hog_pca(images[:n], images[n:], dc)
-        info["pca_explained_variance"] = arrays.pop("pca_explained")
+                            "input": f"{size[0]}x{size[1]} RGB pixels"}
+    x = normalise(images)
     row = {r: i for i, r in enumerate(test_rel)}
     pair_index = np.array([[row[a], row[b]] for a, b in (p.relpaths() for p in pairs)], dtype=np.int64)
     return LabData(
-        train_x=arrays["train_x"], train_x_flip=arrays["train_x_flip"],
-        train_y=torch.as_tensor(train_y, dtype=torch.int64), classes=classes,
-        test_x=arrays["test_x"], test_x_flip=arrays["test_x_flip"],
+        train_x=x[:n], train_y=torch.as_tensor(train_y, dtype=torch.int64), classes=classes, test_x=x[n:],
         test_rel=test_rel, pair_index=pair_index, pair_same=np.array([p.same for p in pairs]),
         pair_fold=np.array([p.fold for p in pairs]), data_config=dc, info=info, backbone=backbone,
     )
@@ -381,137 +340,84 @@ def load_lab_data(
 # ------------------------------------------------------------------------------------------------ model
 
 
-class MarginMLP(nn.Module):
-    """descriptor (D) -> Linear-BN-PReLU -> Linear-BN-PReLU -> Linear -> embedding (no norm on the output, so the
-    feature norm is free for the softmax and unnormalised heads)."""
-
-    def __init__(self, in_dim: int, hidden: int = 256, embedding_dim: int = 128) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.PReLU(hidden),
-            nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.PReLU(hidden),
-            nn.Linear(hidden, embedding_dim),
-        )
-        self.embedding_dim = embedding_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-#: the CNN's conv widths: four conv-BN-PReLU blocks of :class:`labkit.experiments.toy.model.ToyNet` (max-pool after the first three)
+#: the CNN's conv widths: four conv-BN-PReLU blocks (max-pool after the first three), see :class:`labkit.models.SmallCNN`
 CNN_CHANNELS = (16, 32, 64, 64)
 
 
 def build_backbone(cfg: ExperimentConfig, data: LabData) -> nn.Module:
-    """The embedding network of ``cfg.backbone`` for ``data``'s input. ``cnn``: :class:`labkit.experiments.toy.model.ToyNet`
-    with wider blocks (:data:`CNN_CHANNELS`), FC(``hidden``)-PReLU-BN and a bias-free linear ``embedding_dim``-d
-    output; ``hog-mlp``: :class:`MarginMLP`."""
-    if cfg.backbone != data.backbone:
-        raise ValueError(f"the config asks for backbone {cfg.backbone!r} but the data were built for "
-                         f"{data.backbone!r}: load_lab_data(backbone={cfg.backbone!r})")
-    if cfg.backbone == "cnn":
-        from labkit.experiments.toy.model import ToyNet
+    """The embedding network: :class:`labkit.models.SmallCNN` at the data's input size with :data:`CNN_CHANNELS`,
+    FC(``hidden``)-PReLU-BN and a bias-free linear ``embedding_dim``-d output."""
+    from labkit.models import SmallCNN
 
-        return ToyNet(tuple(data.train_x.shape[2:]), CNN_CHANNELS, hidden=cfg.hidden, feat_dim=cfg.embedding_dim)
-    return MarginMLP(data.train_x.shape[1], cfg.hidden, cfg.embedding_dim)
+    return SmallCNN(tuple(data.train_x.shape[2:]), CNN_CHANNELS, hidden=cfg.hidden, feat_dim=cfg.embedding_dim)
 
 
-def warmup_cosine(it: int, iters: int, lr: float, warmup: float = 0.1, floor: float = 0.02) -> float:
-    """lr at iteration ``it``: linear warm-up over the first ``warmup`` fraction, then cosine decay to ``floor`` x lr
-    (the toy recipe's schedule, here for a fixed number of iterations)."""
-    from labkit.experiments.toy.train import warmup_cosine_lr
-
-    return warmup_cosine_lr(it, iters, int(warmup * iters), lr, floor)
-
-
-def _build_head(cfg: ExperimentConfig, num_classes: int, iters: int) -> nn.Module:
-    from labkit.losses import make_head
-
-    d = cfg.embedding_dim
-    if cfg.head == "cosface" and not cfg.normalize_features:
-        return UnnormalizedCosFaceHead(d, num_classes, cfg.m)
-    if cfg.head == "softmax":
-        return make_head("softmax", d, num_classes)
-    if cfg.head == "nsl":
-        return make_head("nsl", d, num_classes, s=cfg.s)
-    if cfg.head == "sphereface":
+def head_for(cfg: ExperimentConfig, num_classes: int, steps: int) -> tuple[nn.Module, list[str]]:
+    """The head of ``cfg`` from the registry (bound warnings returned as messages). A-Softmax's lambda is annealed
+    so that it reaches its floor (5) halfway through the run."""
+    name = "cosface-unnorm" if cfg.head == "cosface" and not cfg.normalize_features else cfg.head
+    kwargs = head_kwargs(name, s=cfg.s, m=cfg.m)
+    if name == "sphereface":
         base, floor = 1000.0, 5.0
-        gamma = (base / floor - 1.0) / max(1.0, 0.5 * iters)  # lambda reaches its floor halfway through the run
-        return make_head("sphereface", d, num_classes, m=int(cfg.m), base=base, gamma=gamma, lambda_min=floor)
-    return make_head(cfg.head, d, num_classes, s=cfg.s, m=cfg.m)
+        kwargs.update(base=base, lambda_min=floor, gamma=(base / floor - 1.0) / max(1.0, 0.5 * steps))
+    return make_head_quietly(name, cfg.embedding_dim, num_classes, **kwargs)
 
 
-# ------------------------------------------------------------------------------------------------ train / evaluate
+def converged(history: Sequence[dict[str, Any]], window: int = 3, acc_tol: float = 0.01,
+              loss_tol: float = 0.03) -> bool:
+    """The lab's convergence rule: over the last ``window`` epochs, training accuracy moved by at most ``acc_tol``
+    and the loss without the margin term by at most ``loss_tol`` (relative). Notebook 07 prints it per run."""
+    rows = [r for r in history if "train_acc" in r][-window:]
+    if len(rows) < window:
+        return False
+    acc = [r["train_acc"] for r in rows]
+    loss = [r["loss_no_margin"] for r in rows]
+    return max(acc) - min(acc) <= acc_tol and (max(loss) - min(loss)) <= loss_tol * max(1e-9, abs(loss[-1]))
 
 
-def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Train one embedding network; returns it and ``{"loss_per_epoch", "train_loss", "iters", "seconds",
-    "warnings"}``. A compact loop (labkit.train.fit reads image folders through a DataLoader, with checkpoints;
-    here the whole training set is a small in-memory tensor). ``cnn``: Adam with warm-up + cosine decay
-    (:func:`warmup_cosine`); ``hog-mlp``: SGD with the paper's step schedule. Random horizontal flips either way."""
-    from labkit.train import TrainConfig
-
+def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu",
+              progress: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """Train one embedding network with the lab's engine (``lab`` preset: Adam, warm-up over the first 10 % of the
+    steps then cosine decay, flips), evaluating the DevTest pairs after every epoch. Returns the network and
+    ``{"history", "train_loss", "iters", "seconds", "warnings", "converged"}``; ``history`` has one record per
+    epoch with the engine's diagnostics (training accuracy, loss with and without the margin term, mean feature
+    norm, mean angle to the class weight) and the verification accuracy. LMCL without feature normalisation trains
+    its first third with the margin off (the paper starts it from the softmax loss)."""
     cfg.validate()
-    config.seed_everything(seed)
     n = data.train_x.shape[0]
-    steps_per_epoch = max(1, n // cfg.batch)
-    iters = steps_per_epoch * cfg.epochs
-    lr = cfg.learning_rate
-    model = build_backbone(cfg, data).to(device)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        head = _build_head(cfg, len(data.classes), iters).to(device)
-    params = list(model.parameters()) + list(head.parameters())
-    if cfg.backbone == "cnn":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
-        lr_at = lambda it: warmup_cosine(it, iters, lr)  # noqa: E731
-    else:
-        opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        lr_at = TrainConfig(iters=iters, lr=lr).lr_at  # lr/10 at 16/30, 24/30, 28/30 of the run
-    gen = torch.Generator().manual_seed(seed)
-    x, xf, y = data.train_x.to(device), data.train_x_flip.to(device), data.train_y.to(device)
-    warm = iters // 3 if isinstance(head, UnnormalizedCosFaceHead) else 0
-    losses: list[float] = []
-    it, t0 = 0, time.perf_counter()
-    model.train()
-    head.train()
-    for _ in range(cfg.epochs):
-        perm = torch.randperm(n, generator=gen).to(device)
-        flip = (torch.rand(n, generator=gen) < 0.5).to(device)
-        total = 0.0
-        for b in range(steps_per_epoch):
-            idx = perm[b * cfg.batch : (b + 1) * cfg.batch]
-            fb = flip[idx].view(-1, *([1] * (x.dim() - 1)))
-            xb = torch.where(fb, xf[idx], x[idx])
-            if isinstance(head, UnnormalizedCosFaceHead):
-                head.margin_on = it >= warm
-            for g in opt.param_groups:
-                g["lr"] = lr_at(it)
-            loss = F.cross_entropy(head(model(xb), y[idx]), y[idx])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{cfg.name} seed {seed}: the loss became {loss.item()} at iteration {it}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item()
-            it += 1
-        losses.append(total / steps_per_epoch)
-    return model, {
-        "loss_per_epoch": losses, "train_loss": losses[-1], "iters": iters,
-        "seconds": time.perf_counter() - t0, "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
-    }
+    spe = max(1, n // cfg.batch)
+    steps = spe * cfg.epochs
+    torch.manual_seed(seed)
+    model = build_backbone(cfg, data)
+    head, caught = head_for(cfg, len(data.classes), steps)
+    fc = fit_preset("lab", steps=steps, batch=cfg.batch, lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                warmup=max(1, steps // 10), seed=seed, log_every=spe, eval_every=spe, device=device,
+                threads=CPU_THREADS if device == "cpu" else 0, progress=progress,
+                margin_warmup=steps // 3 if head.s is None and cfg.head == "cosface" else 0)
+
+    def verify(backbone: nn.Module, _head: nn.Module, step: int) -> dict[str, float]:
+        return {"verification_acc": evaluate_run(backbone, data, device).mean_accuracy}
+
+    res = fit(model, head, (data.train_x, data.train_y), fc, evaluate=verify)
+    epochs: list[dict[str, Any]] = []
+    for rec in res.history:
+        if "loss" in rec:
+            epochs.append({k: rec[k] for k in ("step", "loss", "loss_no_margin", "train_acc", "feat_norm", "angle_deg",
+                                               "margin_on")})
+        elif "verification_acc" in rec and epochs:
+            epochs[-1]["verification_acc"] = rec["verification_acc"]
+    return model, {"history": epochs, "train_loss": epochs[-1]["loss"], "iters": steps, "seconds": res.seconds,
+                   "warnings": caught, "converged": converged(epochs)}
 
 
 @torch.no_grad()
 def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
-    """10-fold verification on the DevTest pairs: flip-concatenated embeddings, cosine scores,
-    :func:`labkit.evaluate.kfold_verification`. Returns its VerificationResult."""
+    """10-fold verification on the DevTest pairs: embeddings of each image and its mirror image concatenated
+    (as the paper tests), cosine scores, :func:`labkit.evaluate.kfold_verification`."""
     from labkit.evaluate import combine_flip, cosine_pairs, kfold_verification
 
-    from labkit.experiments.toy.train import embed
-
-    feats = combine_flip(embed(model, data.test_x.to(device)), embed(model, data.test_x_flip.to(device)),
-                         "concat").cpu().numpy()
+    feats = combine_flip(embed(model, data.test_x, device=device), embed(model, data.test_x.flip(3), device=device),
+                         "concat").numpy()
     scores = cosine_pairs(feats[data.pair_index[:, 0]], feats[data.pair_index[:, 1]])
     return kfold_verification(
         scores, data.pair_same, data.pair_fold,
@@ -521,20 +427,14 @@ def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
 
 
 def run_one(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
-    """Train and evaluate one (config, seed): a JSON-ready record. On the CPU the run uses :data:`CPU_THREADS`
-    threads for the CNN and one for the HOG-MLP (its small matrices gain nothing from more)."""
-    threads = torch.get_num_threads()
-    if device == "cpu":
-        torch.set_num_threads(CPU_THREADS if cfg.backbone == "cnn" else 1)
-    try:
-        model, hist = train_run(cfg, data, seed, device)
-        res = evaluate_run(model, data, device)
-    finally:
-        torch.set_num_threads(threads)
+    """Train and evaluate one (config, seed): a JSON-ready record with the per-epoch diagnostics."""
+    model, hist = train_run(cfg, data, seed, device)
+    res = evaluate_run(model, data, device)
     return {
         "label": cfg.name, "config": asdict(cfg), "seed": int(seed),
         "accuracy": res.mean_accuracy, "std_err": res.standard_error, "fold_accuracies": res.fold_accuracies,
-        "auc": res.roc.auc, "eer": res.roc.eer, "train_loss": hist["train_loss"], "loss_per_epoch": hist["loss_per_epoch"],
+        "auc": res.roc.auc, "eer": res.roc.eer, "train_loss": hist["train_loss"], "history": hist["history"],
+        "loss_per_epoch": [h["loss"] for h in hist["history"]], "converged": hist["converged"],
         "iters": hist["iters"], "seconds": hist["seconds"], "warnings": hist["warnings"],
         "data": {**asdict(data.data_config), **{k: v for k, v in data.info.items() if k != "cache"}},
         "protocol": res.protocol, "run_version": RUN_VERSION,
@@ -705,54 +605,68 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global CPU_THREADS
-    ap = argparse.ArgumentParser(prog="python -m labkit.experiments.lab_scale", description=__doc__.split("\n")[0])
-    ap.add_argument("--mode", default="full", choices=["fast", "full"])
-    ap.add_argument("--seeds", type=int, nargs="*")
-    ap.add_argument("--epochs", type=int, nargs="*", help="training lengths (default: the mode's)")
-    ap.add_argument("--backbone", default="cnn", choices=list(BACKBONES),
-                    help="cnn (default, pixels) or hog-mlp (fixed HOG descriptors, the fast alternative)")
-    ap.add_argument("--threads", type=int, default=CPU_THREADS,
-                    help="torch CPU threads per CNN run (results do not depend on it beyond float round-off; "
-                         "several processes with --threads 1 and different --seeds share the run cache)")
-    ap.add_argument("--out", type=Path, help="folder for results.json and MANIFEST.json (e.g. data/shipped/lab_scale)")
-    args = ap.parse_args(argv)
-    CPU_THREADS = max(1, args.threads)
-    t0 = time.perf_counter()
-    results = run_suite(args.mode, args.seeds, epochs=args.epochs, backbone=args.backbone)
-    for name, recs in results.items():
-        print(name)
-        for row in summarize(recs):
-            print(f"  {row['label']:<34} {100 * row['accuracy']:.2f} ± {100 * row['se']:.2f} ({row['se_kind']})")
-    if args.out:
-        path = save_records([{**r, "experiment": name} for name, recs in results.items() for r in recs],
-                            args.out / "results.json")
-        import sklearn
-        import skimage
+    """``python -m labkit.experiments [--mode fast|full] ...``; returns the exit status. A bad option or missing
+    data ends with one ``error:`` line and status 2 before any run starts (``--debug``: the traceback)."""
+    from labkit import cli
 
-        manifest = {
-            "command": "python -m labkit.experiments.lab_scale " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "mode": args.mode, "backbone": args.backbone, "seeds": args.seeds or preset(args.mode)["seeds"],
-            "epochs": args.epochs or preset(args.mode)["epochs"],
-            "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/)", **asdict(DataConfig())},
-            "network": ({"kind": "CNN on pixels (labkit.experiments.toy.model.ToyNet)", "channels": list(CNN_CHANNELS),
-                         "hidden": ExperimentConfig().hidden, "embedding_dim": ExperimentConfig().embedding_dim,
-                         "optimiser": "Adam 3e-3, warm-up 10 % + cosine decay, weight decay 5e-4, batch 128",
-                         "threads": CPU_THREADS} if args.backbone == "cnn" else
-                        {"kind": "3-layer MLP on HOG-PCA descriptors", "optimiser": "SGD 0.1, step schedule"}),
-            "run_version": RUN_VERSION,
-            "wall_seconds_this_call": round(time.perf_counter() - t0, 1),
-            "training_seconds_all_runs": round(sum({json.dumps(r["config"], sort_keys=True) + str(r["seed"]): r["seconds"]
-                                                    for recs in results.values() for r in recs}.values()), 1),
-            "note": "runs found in the cache are not retrained; their seconds are those of the original run, "
-                    f"measured with torch.set_num_threads({CPU_THREADS}) on a 2-core CPU shared with other jobs",
-            "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                         "scikit-learn": sklearn.__version__, "scikit-image": skimage.__version__},
-            "files": {path.name: _sha256(path)},
-        }
-        (args.out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        print(f"wrote {path} and {args.out / 'MANIFEST.json'}")
-    return 0
+    def checked_main(argv: list[str]) -> int:
+        global CPU_THREADS
+        ap = cli.ArgumentParser(prog="python -m labkit.experiments", description=__doc__.split("\n")[0])
+        ap.add_argument("--mode", default="full", choices=["fast", "full"],
+                        help="fast: a few short runs; full: the shipped grid (default full)")
+        ap.add_argument("--seeds", type=cli.nonnegative_int, nargs="*", help="random seeds (default: the mode's)")
+        ap.add_argument("--epochs", type=cli.positive_int, nargs="*",
+                        help="training lengths in epochs (default: the mode's)")
+        ap.add_argument("--backbone", default="cnn", choices=list(BACKBONES),
+                        help="cnn (default, pixels) or hog-mlp (fixed HOG descriptors, the fast alternative)")
+        ap.add_argument("--threads", type=cli.positive_int, default=CPU_THREADS,
+                        help="torch CPU threads per CNN run (results do not depend on it beyond float round-off; "
+                             "several processes with --threads 1 and different --seeds share the run cache)")
+        ap.add_argument("--out", type=Path, help="folder for results.json and MANIFEST.json (e.g. data/shipped/lab_scale)")
+        args = ap.parse_args(argv)
+        if args.out is not None and args.out.exists() and not args.out.is_dir():
+            raise cli.UsageError(f"--out {args.out} is a file; give a folder for results.json and MANIFEST.json")
+        for name in ("seeds", "epochs"):
+            if getattr(args, name) == []:
+                raise cli.UsageError(f"--{name} needs at least one value (leave it out for the mode's)")
+        CPU_THREADS = args.threads
+        t0 = time.perf_counter()
+        results = run_suite(args.mode, args.seeds, epochs=args.epochs, backbone=args.backbone)
+        for name, recs in results.items():
+            print(name)
+            for row in summarize(recs):
+                print(f"  {row['label']:<34} {100 * row['accuracy']:.2f} ± {100 * row['se']:.2f} ({row['se_kind']})")
+        if args.out:
+            path = save_records([{**r, "experiment": name} for name, recs in results.items() for r in recs],
+                                args.out / "results.json")
+            import sklearn
+            import skimage
+
+            manifest = {
+                "command": "python -m labkit.experiments.lab_scale " + " ".join(argv),
+                "mode": args.mode, "backbone": args.backbone, "seeds": args.seeds or preset(args.mode)["seeds"],
+                "epochs": args.epochs or preset(args.mode)["epochs"],
+                "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/)", **asdict(DataConfig())},
+                "network": ({"kind": "CNN on pixels (labkit.experiments.toy.model.ToyNet)", "channels": list(CNN_CHANNELS),
+                             "hidden": ExperimentConfig().hidden, "embedding_dim": ExperimentConfig().embedding_dim,
+                             "optimiser": "Adam 3e-3, warm-up 10 % + cosine decay, weight decay 5e-4, batch 128",
+                             "threads": CPU_THREADS} if args.backbone == "cnn" else
+                            {"kind": "3-layer MLP on HOG-PCA descriptors", "optimiser": "SGD 0.1, step schedule"}),
+                "run_version": RUN_VERSION,
+                "wall_seconds_this_call": round(time.perf_counter() - t0, 1),
+                "training_seconds_all_runs": round(sum({json.dumps(r["config"], sort_keys=True) + str(r["seed"]): r["seconds"]
+                                                        for recs in results.values() for r in recs}.values()), 1),
+                "note": "runs found in the cache are not retrained; their seconds are those of the original run, "
+                        f"measured with torch.set_num_threads({CPU_THREADS}) on a 2-core CPU shared with other jobs",
+                "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                             "scikit-learn": sklearn.__version__, "scikit-image": skimage.__version__},
+                "files": {path.name: _sha256(path)},
+            }
+            (args.out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
+            print(f"wrote {path} and {args.out / 'MANIFEST.json'}")
+        return 0
+
+    return cli.run(checked_main, argv)
 
 
 if __name__ == "__main__":
