@@ -38,11 +38,12 @@ from torch.utils.data import DataLoader, Dataset
 from labkit import checkpoint, config
 
 __all__ = ["FitConfig", "FitResult", "BatchPlan", "flip_mask", "apply_flip", "lr_at", "fit", "embed",
-           "default_workers"]
+           "cores_available"]
 
 
-def default_workers() -> int:
-    """DataLoader workers: the CPU cores this process may use (never more workers than cores)."""
+def cores_available() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one): the default number of
+    DataLoader workers, so that PyTorch never starts more workers than there are cores."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -91,7 +92,7 @@ class FitConfig:
              "schedule must be 'step', 'warmup_cosine' or 'constant'"),
             (list(self.milestones) == sorted(set(self.milestones)) and all(0 < m < self.steps for m in self.milestones),
              "milestones must be increasing steps between 0 and steps"),
-            (0 <= self.warmup < self.steps or self.warmup == 0, "warmup must be >= 0 and < steps"),
+            (self.warmup >= 0, "warmup must be >= 0"),
             (0 <= self.lr_floor <= 1, "lr_floor must lie in [0, 1]"),
             (self.margin_warmup >= 0, "margin_warmup must be >= 0"),
             (self.sampling in ("uniform", "balanced"), "sampling must be 'uniform' or 'balanced'"),
@@ -288,7 +289,8 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
     ``data`` is either ``(x, y)`` tensors in memory (x: (N, C, H, W) or (N, D) float, y: (N,) int) or a Dataset of
     ``(image, label)`` with a ``targets``/``labels`` list or array (read through a DataLoader with ``cfg.workers``).
     ``evaluate(backbone, head, step)`` returns metrics for the history (every ``eval_every`` steps and at the end);
-    ``callback(record)`` sees every record (live plots). ``meta`` is stored in the checkpoint.
+    ``callback(record)`` sees every record (live plots). ``meta`` entries are stored at the top level of the
+    checkpoint (e.g. the run's own config and class names; ``labkit.evaluate`` reads ``"config"`` and ``"model"``).
     """
     from tqdm.auto import tqdm
 
@@ -335,7 +337,7 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
                 if state["fit"][key] != mine[key]:
                     raise ValueError(f"resume: checkpoint {ckpt_path} has {key}={state['fit'][key]!r}, this run "
                                      f"{key}={mine[key]!r}; use another out folder to start a new run")
-            backbone.load_state_dict(state["backbone"])
+            backbone.load_state_dict(state["model"])
             head.load_state_dict(state["head"])
             opt.load_state_dict(state["optimizer"])
             start, history = state["step"], list(state["history"])
@@ -359,10 +361,10 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
 
         def save(step: int) -> None:
             if rank == 0 and ckpt_path is not None:
-                checkpoint.save({"backbone": backbone.state_dict(), "head": head.state_dict(),
+                checkpoint.save({**(meta or {}), "model": backbone.state_dict(), "head": head.state_dict(),
                                  "optimizer": opt.state_dict(), "step": step, "lr": lr_at(cfg, step),
                                  "fit": dataclasses.asdict(cfg), "rng": checkpoint.rng_state(),
-                                 "history": history, "meta": meta or {}}, ckpt_path)
+                                 "history": history}, ckpt_path)
 
         def run_eval(step: int) -> None:
             if evaluate is None or rank != 0:

@@ -20,37 +20,35 @@ Checkpoints (``<out>/last.pt``) hold everything needed to continue exactly (see 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
-import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from labkit import checkpoint, config
+from labkit.engine import FitConfig, cores_available
+from labkit.engine import fit as fit_engine
+from labkit.losses import head_kwargs, make_head_quietly
 from labkit.models import make_model
+from labkit.presets import preset
 
-# data-root-relative places a name may refer to (the CASIA layouts are those `python -m labkit data get casia` prints)
-DATA_ALIASES: dict[str, tuple[str, ...]] = {
-    "casia": ("casia_webface/CASIA-WebFace", "casia_webface/faces_webface_112x112", "CASIA-WebFace",
-              "faces_webface_112x112"),
-    "small": ("glint360k_celebrity_sample/celebrity_images",),
-}
+#: data-set names of the layout table (:mod:`labkit.data.layout`) that ``--data`` accepts besides a path
+DATA_ALIASES: tuple[str, ...] = ("casia", "small")
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on. Defaults: the paper's CASIA-WebFace run with LMCL (Sec. 4.1)."""
+    """Everything a training run depends on. Defaults: the paper's CASIA-WebFace run with LMCL (Sec. 4.1).
+
+    :meth:`validate` checks the values (names, ranges, schedule) without touching any data; :func:`fit` calls it
+    first. ``workers`` defaults to the CPU cores available to this process (:func:`cores_available`).
+    """
 
     arch: str = "sphere64"  # sphere20 | sphere36 | sphere64 | lab_cnn
     head: str = "cosface"  # softmax | nsl | sphereface | cosface | arcface (labkit.losses)
@@ -70,7 +68,7 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | off
     channels_last: str = "auto"  # auto (on: faster on CUDA and on CPU with oneDNN) | on | off
     compile: bool = False
-    workers: int = 4
+    workers: int = field(default_factory=cores_available)  # DataLoader worker processes (0: load in the main one)
     seed: int = 0
     log_every: int = 50
     eval_every: int = 1000  # LFW accuracy every N iterations (0: never)
@@ -82,12 +80,106 @@ class TrainConfig:
     synthetic_per_class: int = 16
     progress: bool = True
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field whose value cannot work, and what it accepts.
+
+        Checks names (arch, head, crop, amp, channels_last, device), ranges (s > 0; m >= 0, in [0, pi) for
+        arcface, an integer >= 1 for sphereface; batch, iters, log_every >= 1; lr > 0; ...) and the schedule
+        (milestones strictly increasing and below iters). Looks at no data, so it is cheap to call first.
+        """
+        import math
+
+        from labkit.losses import HEADS, make_head
+        from labkit.losses import head_kwargs as registry_kwargs
+        from labkit.models import ARCHS
+
+        def fail(name: str, what: str) -> None:
+            raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        def is_int(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_number(value: Any) -> bool:
+            return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+        def one_of(name: str, choices: Any) -> None:
+            if getattr(self, name) not in choices:
+                fail(name, "one of " + ", ".join(map(str, choices)))
+
+        one_of("arch", sorted(ARCHS))
+        one_of("head", list(HEADS))
+        if not (is_number(self.s) and self.s > 0):
+            fail("s", "a finite number > 0 (the feature scale of the normalised heads)")
+        if self.head == "sphereface":
+            if not (is_number(self.m) and self.m >= 1 and float(self.m).is_integer()):
+                fail("m", "an integer >= 1 for head 'sphereface' (A-Softmax multiplies the angle by m; the paper "
+                          "uses 4)")
+        elif self.head == "arcface":
+            if not (is_number(self.m) and 0 <= self.m < math.pi):
+                fail("m", "an angle in radians in [0, pi) for head 'arcface' (e.g. 0.5)")
+        elif not (is_number(self.m) and self.m >= 0):
+            fail("m", "a finite number >= 0 (the cosine margin, e.g. 0.35)")
+        if not (is_int(self.embedding_dim) and self.embedding_dim >= 0):
+            fail("embedding_dim", "an integer >= 0 (0: the architecture's default)")
+        if not (isinstance(self.data, str) and self.data.strip()):
+            fail("data", "a folder, a train.rec, an alias (casia, small) or 'synthetic'")
+        one_of("crop", ("auto", "none", "arcface_to_sphereface"))
+        for name in ("batch", "iters", "log_every"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "an integer >= 1")
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if self.batch % world:
+            fail("batch", f"divisible by the {world} ranks started by torchrun (it is the global batch)")
+        if not (is_number(self.lr) and self.lr > 0):
+            fail("lr", "a finite number > 0")
+        ms = tuple(self.milestones)
+        if not all(is_int(x) for x in ms) or any(a >= b for a, b in zip(ms, ms[1:])) or any(
+                not 1 <= x < self.iters for x in ms):
+            fail("milestones", f"strictly increasing iterations from 1 to {self.iters - 1} (below iters = "
+                               f"{self.iters}; empty for 16/30, 24/30 and 28/30 of iters)")
+        if not (is_number(self.momentum) and 0 <= self.momentum < 1):
+            fail("momentum", "a number in [0, 1)")
+        if not (is_number(self.weight_decay) and self.weight_decay >= 0):
+            fail("weight_decay", "a finite number >= 0")
+        one_of("amp", ("auto", "bf16", "off"))
+        one_of("channels_last", ("auto", "on", "off"))
+        device = self.device if isinstance(self.device, str) else ""
+        kind, _, index = device.partition(":")
+        if kind not in ("auto", "cpu", "cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())):
+            fail("device", "auto, cpu, cuda, cuda:N or mps")
+        if kind == "cuda" and not torch.cuda.is_available():
+            fail("device", "cpu or auto here (no CUDA GPU is visible)")
+        if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+            fail("device", f"cuda:0 .. cuda:{torch.cuda.device_count() - 1} (GPUs visible here)")
+        if kind == "mps" and not torch.backends.mps.is_available():
+            fail("device", "cpu or auto here (Apple's MPS is not available)")
+        if self.amp == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+            fail("amp", "off or auto on this GPU (it has no bfloat16 support)")
+        for name in ("workers", "seed", "eval_every", "eval_pairs", "ckpt_every"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "an integer >= 0")
+        if not (isinstance(self.out, str) and self.out.strip()):
+            fail("out", "a folder for checkpoints and the log")
+        if not (is_int(self.synthetic_classes) and self.synthetic_classes >= 2):
+            fail("synthetic_classes", "an integer >= 2")
+        if not (is_int(self.synthetic_per_class) and self.synthetic_per_class >= 1):
+            fail("synthetic_per_class", "an integer >= 1")
+        for name in ("flip", "compile", "resume", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "True or False")
+        # whatever else the head itself rejects (it has the last word on its own parameters)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make_head(self.head, 2, 2, **registry_kwargs(self.head, s=self.s, m=self.m))
+
     def milestone_iters(self) -> tuple[int, ...]:
         return tuple(self.milestones) or tuple(round(self.iters * f / 30) for f in (16, 24, 28))
 
     def lr_at(self, iteration: int) -> float:
-        """Step schedule: lr divided by 10 at each milestone reached."""
-        return self.lr * 0.1 ** sum(iteration >= m for m in self.milestone_iters())
+        """Step schedule: lr divided by 10 at each milestone reached (the engine's :func:`labkit.engine.lr_at`)."""
+        from labkit.engine import lr_at
+
+        return lr_at(fit_config(self), iteration)
 
 
 @dataclass
@@ -108,22 +200,20 @@ class FitResult:
 
 
 def _find_training_data(name: str) -> Path:
-    """Resolve ``cfg.data`` to a folder or ``.rec`` file: a path, or an alias under the data root."""
+    """Resolve ``cfg.data`` to a folder or ``.rec`` file: a path, or a data-set name of the layout table
+    (:func:`labkit.data.layout.locate`, whose error says what to fetch and where to put it)."""
     path = Path(name).expanduser()
     if path.exists():
         return path
-    root = config.data_root()
-    for rel in DATA_ALIASES.get(name, (name,)):
-        if (root / rel).exists():
-            return root / rel
-    from labkit.data.download import MANUAL_SOURCES
+    from labkit.data import layout
 
-    how = MANUAL_SOURCES["casia"].format(root=root) if name == "casia" else (
-        f"give --data a folder of <identity>/<image> sub-folders, an InsightFace train.rec, or an alias "
-        f"({', '.join(DATA_ALIASES)}) under the data root {root}; `python -m labkit data get casia` says where "
-        "CASIA-WebFace goes")
-    raise config.DataMissingError(f"training data {name!r} not found (data root {root}, set LABKIT_DATA to change "
-                                  f"it).\n{how}")
+    if name in DATA_ALIASES:
+        return layout.locate(name)
+    root = config.data_root()
+    raise config.DataMissingError(
+        f"training data {name!r} not found (data root {root}, set LABKIT_DATA to change it): give --data a folder "
+        f"of <identity>/<image> sub-folders, an InsightFace train.rec, or one of {', '.join(DATA_ALIASES)}; "
+        "`python -m labkit data get casia` says where CASIA-WebFace goes")
 
 
 def build_dataset(cfg: TrainConfig) -> Dataset:
@@ -154,124 +244,35 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
     return IdentityFolderDataset(path, crop=crop)
 
 
-class GlobalBatchSampler(Sampler[list[int]]):
-    """Yields this rank's share of each global batch, for iterations ``start .. iters-1``.
-
-    The sample stream is the concatenation of per-epoch permutations (epoch ``e`` shuffled with seed ``seed + e``);
-    global batch ``t`` is stream positions ``[t*B, (t+1)*B)`` and rank ``r`` of ``W`` takes every W-th of them from
-    ``r``. The data position is therefore just the iteration number, and the union over ranks never depends on W.
-    """
-
-    def __init__(self, n: int, batch: int, iters: int, start: int = 0, rank: int = 0, world: int = 1, seed: int = 0):
-        if batch % world:
-            raise ValueError(f"global batch {batch} is not divisible by the {world} ranks")
-        self.n, self.batch, self.iters, self.start, self.rank, self.world, self.seed = n, batch, iters, start, rank, world, seed
-
-    def __len__(self) -> int:
-        return max(0, self.iters - self.start)
-
-    def global_batch(self, t: int, _cache: dict[int, torch.Tensor] | None = None) -> list[int]:
-        cache = {} if _cache is None else _cache
-        out = []
-        for pos in range(t * self.batch, (t + 1) * self.batch):
-            epoch = pos // self.n
-            if epoch not in cache:
-                cache.clear() if len(cache) > 2 else None
-                cache[epoch] = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
-            out.append(int(cache[epoch][pos % self.n]))
-        return out
-
-    def __iter__(self):
-        cache: dict[int, torch.Tensor] = {}
-        for t in range(self.start, self.iters):
-            yield self.global_batch(t, cache)[self.rank :: self.world]
-
-
-def flip_mask(seed: int, iteration: int, batch: int, rank: int = 0, world: int = 1) -> torch.Tensor:
-    """Which images of this rank's share of global batch ``iteration`` are mirrored (p = 0.5, seeded per batch)."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + iteration)
-    return (torch.rand(batch, generator=g) < 0.5)[rank::world]
-
-
-# ---------------------------------------------------------------------------------------------------- model
-
-
-class FaceModel(nn.Module):
-    """Backbone + margin head. The backbone runs under bf16 autocast when enabled; the head gets float32 features.
-
-    ``compile=True`` compiles the backbone only: the heads validate their labels eagerly (a graph break), and the
-    backbone is where the time goes. The compiled function is kept out of the module tree, so state dicts keep
-    their plain keys.
-    """
-
-    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool, compile: bool = False) -> None:
-        super().__init__()
-        self.backbone, self.head, self.amp = backbone, head, amp
-        self.__dict__["_run_backbone"] = torch.compile(backbone) if compile else backbone
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            features = self._run_backbone(x)
-        return self.head(features.float(), labels)
-
-
-def head_kwargs(cfg: TrainConfig) -> dict[str, Any]:
-    """The constructor arguments of each head family."""
-    if cfg.head == "softmax":
-        return {}
-    if cfg.head == "nsl":
-        return {"s": cfg.s}
-    if cfg.head == "sphereface":
-        return {"m": int(cfg.m)} if cfg.m >= 1 else {}
-    return {"s": cfg.s, "m": cfg.m}
-
-
 def build_model(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, nn.Module, list[str]]:
-    """Backbone and head; the head's bound checks (Eq. 6/7) are returned as messages and re-emitted as warnings."""
-    from labkit.losses import make_head
-
+    """Backbone and head; the head's bound checks (Eq. 6/7) come back as messages (and are printed by :func:`fit`)."""
     backbone = make_model(cfg.arch, cfg.embedding_dim or None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        head = make_head(cfg.head, backbone.embedding_dim, num_classes, **head_kwargs(cfg))
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return backbone, head, [f"{w.category.__name__}: {w.message}" for w in caught]
-
-
-# ---------------------------------------------------------------------------------------------------- LFW probe
+    head, msgs = make_head_quietly(cfg.head, backbone.embedding_dim, num_classes,
+                                   **head_kwargs(cfg.head, s=cfg.s, m=cfg.m))
+    return backbone, head, msgs
 
 
 class LFWProbe:
-    """LFW 10-fold accuracy of the current backbone, for the log. Pairs that involve a training identity are left
-    out (names compared with spaces as underscores). Images are read once and kept in memory."""
+    """LFW 10-fold accuracy of the current backbone, for the log only (never to pick a model). Pairs that involve a
+    training identity are left out (:func:`labkit.data.lfw.probe_pairs`); the images are read once."""
 
     def __init__(self, max_pairs: int = 0, exclude: list[str] | None = None) -> None:
-        from labkit.data.lfw import lfw_paths
-        from labkit.evaluate.lfw import load_lfw_pairs, unique_images
         from labkit.data.images import load_image, to_tensor
+        from labkit.data.lfw import lfw_paths, probe_pairs
+        from labkit.evaluate.lfw import unique_images
 
-        banned = {n.replace(" ", "_") for n in exclude or []}
-        pairs = [p for p in load_lfw_pairs() if p.name1 not in banned and p.name2 not in banned]
-        self.excluded = 6000 - len(pairs)
-        if max_pairs:
-            per = max(1, max_pairs // 20)  # per fold and per label
-            kept, seen = [], {}
-            for p in pairs:
-                key = (p.fold, p.same)
-                if seen.get(key, 0) < per:
-                    kept.append(p)
-                    seen[key] = seen.get(key, 0) + 1
-            pairs = kept
-        self.pairs = pairs
+        chosen = probe_pairs(max_pairs, exclude or ())
+        self.pairs, self.summary = chosen.pairs, chosen.summary()
+        self.excluded = chosen.n_excluded
         folder = lfw_paths(variant="aligned")
-        self.rels = unique_images(pairs)
+        self.rels = unique_images(self.pairs)
         self.images = torch.stack([to_tensor(load_image(folder / r)) for r in self.rels])
 
-    def __call__(self, backbone: nn.Module, device: str) -> dict[str, Any]:
+    def __call__(self, backbone: nn.Module, head: nn.Module, step: int) -> dict[str, Any]:
         from labkit.evaluate.features import embed_batches
         from labkit.evaluate.lfw import evaluate_lfw
 
+        device = str(next(backbone.parameters()).device)
         was_training = backbone.training
         feats = embed_batches(backbone, self.images, flip="concat", batch_size=256, device=device)
         backbone.train(was_training)
@@ -279,204 +280,76 @@ class LFWProbe:
         return {"lfw_acc": res.mean_accuracy, "lfw_std": res.std_accuracy, "lfw_pairs": len(self.pairs)}
 
 
-# ---------------------------------------------------------------------------------------------------- training
-
-
-def _distributed() -> tuple[int, int, int]:
-    """(rank, world size, local rank); joins the process group when started by torchrun with WORLD_SIZE > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+def fit_config(cfg: TrainConfig) -> FitConfig:
+    """The engine's ``paper`` preset with this run's values (iterations, batch, schedule, device, ...)."""
+    return preset(
+        "paper", steps=cfg.iters, batch=cfg.batch, lr=cfg.lr, milestones=tuple(cfg.milestones),
+        momentum=cfg.momentum, weight_decay=cfg.weight_decay, flip=cfg.flip, seed=cfg.seed, device=cfg.device,
+        amp=cfg.amp, channels_last=cfg.channels_last, compile=cfg.compile, workers=cfg.workers,
+        log_every=cfg.log_every, eval_every=cfg.eval_every, ckpt_every=cfg.ckpt_every, out=cfg.out,
+        resume=cfg.resume, progress=cfg.progress,
+    )
 
 
 def fit(cfg: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
-    """Train per ``cfg``; ``callback(record)`` gets every log record on rank 0 (for live plots)."""
-    from tqdm.auto import tqdm
-
-    rank, world, local_rank = _distributed()
-    device = config.pick_device(cfg.device)
-    if device == "cuda" and world > 1:
-        device = f"cuda:{local_rank}"
-        torch.cuda.set_device(device)
-    on_gpu = device.startswith("cuda")
-    amp = cfg.amp == "bf16" or (cfg.amp == "auto" and on_gpu)
-    channels_last = cfg.channels_last in ("on", "auto")
+    """Train per ``cfg`` with the lab's one engine (:func:`labkit.engine.fit`, ``paper`` preset); ``callback(record)``
+    gets every log and LFW record on rank 0 (notebook 05 draws live curves with it)."""
+    cfg.validate()  # a bad value fails here, before any data is looked for
+    rank = int(os.environ.get("RANK", "0"))
+    if cfg.resume and (Path(cfg.out) / "last.pt").is_file():
+        state = checkpoint.load(Path(cfg.out) / "last.pt")
+        for key in ("arch", "head", "data"):
+            if state.get("config", {}).get(key) != getattr(cfg, key):
+                raise ValueError(f"--resume: checkpoint {cfg.out}/last.pt has {key}={state['config'].get(key)!r}, "
+                                 f"this run {key}={getattr(cfg, key)!r}; use another --out to start a new run")
     config.seed_everything(cfg.seed)
-    out = Path(cfg.out)
-    ckpt_path = out / "last.pt"
-
     dataset = build_dataset(cfg)
     classes = list(getattr(dataset, "classes"))
     backbone, head, bound_msgs = build_model(cfg, len(classes))
-    raw = FaceModel(backbone, head, amp, compile=cfg.compile).to(device)
-    if channels_last:
-        raw = raw.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(raw.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-    start, history, lfw_log = 0, [], []
-    if cfg.resume and ckpt_path.is_file():
-        state = checkpoint.load(ckpt_path)  # CPU: RNG states must be CPU tensors
-        for key in ("arch", "head", "batch", "data", "seed", "iters"):
-            if state["config"][key] != getattr(cfg, key):
-                raise ValueError(f"--resume: checkpoint {ckpt_path} has {key}={state['config'][key]!r}, "
-                                 f"this run {key}={getattr(cfg, key)!r}; use another --out to start a new run")
-        backbone.load_state_dict(state["model"])
-        head.load_state_dict(state["head"])
-        opt.load_state_dict(state["optimizer"])
-        start, history, lfw_log = state["iteration"], list(state["history"]), list(state["lfw"])
-        checkpoint.set_rng_state(state["rng"])
-    elif cfg.resume and rank == 0:
-        print(f"resume: no checkpoint at {ckpt_path}, starting from iteration 0")
-
-    model: nn.Module = raw
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(raw, device_ids=[local_rank] if on_gpu else None)
-
-    sampler = GlobalBatchSampler(len(dataset), cfg.batch, cfg.iters, start, rank, world, cfg.seed)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=on_gpu,
-                        persistent_workers=False, prefetch_factor=4 if cfg.workers else None)
+    for msg in bound_msgs if rank == 0 else ():
+        print(f"warning: {msg}")
     probe = None
     if cfg.eval_every and rank == 0:
         try:
             probe = LFWProbe(cfg.eval_pairs, exclude=classes if cfg.data != "synthetic" else None)
+            print(f"LFW probe: {probe.summary}")
         except (FileNotFoundError, ImportError) as exc:
             print(f"LFW accuracy will not be logged: {exc}")
-
-    def save(it: int) -> None:
-        if rank == 0:
-            checkpoint.save({
-                "model": backbone.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": {"base_lr": cfg.lr, "milestones": list(cfg.milestone_iters()), "lr": cfg.lr_at(it)},
-                "config": dataclasses.asdict(cfg), "iteration": it, "rng": checkpoint.rng_state(),
-                "history": history, "lfw": lfw_log, "classes": classes, "bound_warnings": bound_msgs,
-            }, ckpt_path)
-
+    fc = fit_config(cfg)
     if rank == 0:
         print(f"training {cfg.arch} + {cfg.head} on {len(dataset):,} images of {len(classes):,} identities; "
-              f"device {device}, {world} rank(s), global batch {cfg.batch}, bf16={amp}, channels_last={channels_last}, "
-              f"compile={cfg.compile}; lr {cfg.lr} /10 at {cfg.milestone_iters()}, stop at {cfg.iters}")
-    bar = tqdm(total=cfg.iters, initial=start, disable=not cfg.progress or rank != 0, desc="train", unit="it")
-    t0 = t_log = time.perf_counter()
-    it, it_log, loss_sum = start, start, torch.zeros((), device=device)
-    raw.train()
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if cfg.flip:
-            mask = flip_mask(cfg.seed, it, cfg.batch, rank, world).to(device)
-            x = torch.where(mask[:, None, None, None], x.flip(3), x)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr_at(it)
-        loss = F.cross_entropy(model(x, y), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_sum += loss.detach()
-        it += 1
-        bar.update(1)
-        if it % cfg.log_every == 0 or it == cfg.iters:
-            if world > 1:
-                dist.all_reduce(loss_sum)
-                loss_sum /= world
-            now = time.perf_counter()
-            ips = (it - it_log) * cfg.batch / max(now - t_log, 1e-9)
-            rec = {"iter": it, "loss": loss_sum.item() / (it - it_log), "lr": cfg.lr_at(it - 1),
-                   "images_per_s": ips, "eta_s": (cfg.iters - it) * cfg.batch / ips}
-            loss_sum.zero_()
-            t_log, it_log = now, it
-            if rank == 0:
-                history.append(rec)
-                bar.set_postfix(loss=f"{rec['loss']:.3f}", lr=f"{rec['lr']:.0e}", img_s=f"{ips:.0f}")
-                if bar.disable:
-                    print(f"iter {it}/{cfg.iters} loss {rec['loss']:.4f} lr {rec['lr']:.0e} {ips:.1f} img/s "
-                          f"ETA {rec['eta_s'] / 60:.1f} min", flush=True)
-                if callback:
-                    callback(dict(rec))
-        if probe is not None and (it % cfg.eval_every == 0 or it == cfg.iters):
-            rec = {"iter": it, **probe(backbone, device)}
-            lfw_log.append(rec)
-            bar.write(f"iter {it}: LFW {rec['lfw_acc']:.4f} +- {rec['lfw_std']:.4f} on {rec['lfw_pairs']} pairs")
-            if callback:
-                callback(dict(rec))
-            t_log = time.perf_counter()  # evaluation time is not training throughput
-        if (cfg.ckpt_every and it % cfg.ckpt_every == 0) or it == cfg.iters:
-            save(it)
-    bar.close()
-    if rank == 0 and (out / "last.pt").exists():
-        (out / "history.json").write_text(json.dumps({"history": history, "lfw": lfw_log}, indent=1))
-    return FitResult(backbone, head, it, history, lfw_log, str(ckpt_path), time.perf_counter() - t0, classes)
+              f"{int(os.environ.get('WORLD_SIZE', '1'))} rank(s), global batch {cfg.batch}; lr {cfg.lr} /10 at {fc.milestone_steps()}, stop at {cfg.iters}")
 
+    def log(rec: dict[str, Any]) -> None:
+        if not cfg.progress and "loss" in rec:
+            print(f"iter {rec['step']}/{cfg.iters} loss {rec['loss']:.4f} lr {rec['lr']:.0e} "
+                  f"{rec['images_per_s']:.1f} img/s ETA {rec['eta_s'] / 60:.1f} min", flush=True)
+        if "lfw_acc" in rec:
+            print(f"iter {rec['step']}: LFW {rec['lfw_acc']:.4f} +- {rec['lfw_std']:.4f} on {rec['lfw_pairs']} pairs")
+        if callback:
+            callback({**rec, "iter": rec["step"]})
 
-# ---------------------------------------------------------------------------------------------------- speed
+    res = fit_engine(backbone, head, dataset, fc, evaluate=probe, callback=log,
+                     meta={"config": dataclasses.asdict(cfg), "classes": classes, "bound_warnings": bound_msgs})
+    history = [{**r, "iter": r["step"]} for r in res.history if "loss" in r]
+    lfw = [{**r, "iter": r["step"]} for r in res.history if "lfw_acc" in r]
+    return FitResult(backbone, head, res.step, history, lfw, res.checkpoint if cfg.out else "", res.seconds, classes)
 
 
 def measure_throughput(arch: str = "sphere20", batch: int = 32, device: str = "cpu", fast: bool = False,
                        compile: bool = False, steps: int = 5, warmup: int = 2, num_classes: int = 10_572) -> float:
-    """Training images/s (forward, backward, SGD step) on random input, LMCL head over ``num_classes``.
-    ``fast``: bf16 autocast + channels_last (the GPU fast path)."""
-    from labkit.losses import make_head
-
+    """Training images/s of the engine (forward, backward, SGD step; LMCL over ``num_classes``) on random input
+    already on the device: the model's own speed. ``fast``: bf16 autocast + channels_last (the GPU fast path).
+    The first ``warmup`` steps (compilation, allocator) are not timed."""
     backbone = make_model(arch)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        head = make_head("cosface", backbone.embedding_dim, num_classes, s=64.0, m=0.35)
-    model = FaceModel(backbone, head, amp=fast, compile=compile).to(device)
+    head, _ = make_head_quietly("cosface", backbone.embedding_dim, num_classes, s=64.0, m=0.35)
     x = torch.randn(batch, 3, 112, 96, device=device)
     y = torch.randint(0, num_classes, (batch,), device=device)
-    if fast:
-        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    for i in range(warmup + steps):
-        if i == warmup:
-            sync()
-            t0 = time.perf_counter()
-        loss = F.cross_entropy(model(x, y), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    sync()
-    return steps * batch / (time.perf_counter() - t0)
-
-
-# ---------------------------------------------------------------------------------------------------- CLI
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m labkit train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        elif f.name == "milestones":
-            p.add_argument(flag, type=int, nargs="*", default=[], help="iterations where lr drops by 10")
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            p.add_argument(flag, type=kind, default=f.default)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m labkit train [--arch sphere20 --head cosface --data small --iters 300 ...]``."""
-    args = vars(_parser().parse_args(argv))
-    args["milestones"] = tuple(args["milestones"])
-    cfg = TrainConfig(**args)
-    try:
-        res = fit(cfg)
-    except config.DataMissingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if int(os.environ.get("RANK", "0")) == 0:
-        if res.lfw:
-            print(f"final LFW accuracy {res.lfw[-1]['lfw_acc']:.4f} ({res.lfw[-1]['lfw_pairs']} pairs)")
-        print(f"done: {res.iteration} iterations in {res.seconds:.1f} s; checkpoint {res.checkpoint}")
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    return 0
+    fc = preset("paper", steps=warmup + steps, batch=batch, device=device, amp="bf16" if fast else "off",
+                channels_last="on" if fast else "off", compile=compile, flip=False, log_every=max(1, warmup),
+                eval_every=0, ckpt_every=0, out="")
+    res = fit_engine(backbone, head, (x, y), fc)
+    recs = [r for r in res.history if "loss" in r][1:]  # the first window holds the untimed warm-up steps
+    prev = [warmup] + [r["step"] for r in recs[:-1]]
+    images = [(r["step"] - p) * batch for r, p in zip(recs, prev)]
+    return float(sum(images) / sum(n / r["images_per_s"] for n, r in zip(images, recs)))

@@ -13,10 +13,14 @@ from labkit.data.lfw import (
     LFWPairs,
     Pair,
     ProtocolFormatError,
+    assign_folds,
+    balanced_subset,
+    devtest_pairs,
     fold_indices,
     lfw_paths,
     missing_pair_images,
     pair_paths,
+    probe_pairs,
     protocol_path,
     read_pairs,
     read_people,
@@ -147,3 +151,74 @@ def test_lfw_people_toy_subset_and_view1_split(data_dir):
     assert toy[0][0].shape == (3, 112, 96)
     test = LFWPeople(root, split="devtest", variant="deepfunneled")
     assert (len(test.classes), len(test)) == (1711, 3708)
+
+
+# ---------------------------------------------------------------- folds: one implementation
+
+
+def _pairs(n_same: int, n_diff: int, fold: int = 0) -> list[Pair]:
+    return ([Pair(f"S{i}", 1, f"S{i}", 2, True, fold) for i in range(n_same)]
+            + [Pair(f"A{i}", 1, f"B{i}", 1, False, fold) for i in range(n_diff)])
+
+
+def test_assign_folds_splits_each_label_evenly_in_file_order():
+    pairs = _pairs(20, 20)
+    out = assign_folds(pairs, 4)
+    assert [(p.name1, p.name2) for p in out] == [(p.name1, p.name2) for p in pairs]  # same order, same pairs
+    assert [p.fold for p in out[:20]] == [i * 4 // 20 for i in range(20)] == [p.fold for p in out[20:]]
+    assert all(sum(p.fold == f and p.same == s for p in out) == 5 for f in range(4) for s in (True, False))
+    # interleaved labels: each label is cut on its own order
+    mixed = [p for pair in zip(pairs[:20], pairs[20:]) for p in pair]
+    folds = [p.fold for p in assign_folds(mixed, 4)]
+    assert folds[0::2] == folds[1::2] == [i * 4 // 20 for i in range(20)]
+    # uneven halves: folds differ by at most one pair per label
+    uneven = assign_folds(_pairs(7, 9), 3)
+    assert sorted(sum(p.fold == f and p.same for p in uneven) for f in range(3)) == [2, 2, 3]
+
+
+def test_assign_folds_refuses_folds_without_both_labels():
+    with pytest.raises(ValueError, match="3 mismatched pairs cannot fill 4 folds"):
+        assign_folds(_pairs(8, 3), 4)
+    with pytest.raises(ValueError, match="at least 1"):
+        assign_folds(_pairs(2, 2), 0)
+
+
+def test_balanced_subset_takes_the_first_of_each_fold_and_label():
+    pairs = _pairs(10, 10, fold=0) + _pairs(10, 10, fold=1)
+    sub = balanced_subset(pairs, 8)  # 2 folds x 2 labels -> 2 each
+    assert len(sub) == 8 and sub == pairs[0:2] + pairs[10:12] + pairs[20:22] + pairs[30:32]
+    assert balanced_subset(pairs, 0) == pairs
+    assert len(balanced_subset(pairs, 1)) == 4  # at least one per (fold, label)
+
+
+def test_probe_pairs_excludes_training_identities_and_counts_them(tmp_path):
+    text = "2\t2\nAnn\t1\t2\nBob\t1\t2\nAnn\t1\tCid\t1\nDee\t1\tEve\t1\n" \
+           "Bob_Two\t1\t2\nCid\t1\t2\nDee\t1\tFay\t1\nGus\t1\tHal\t1\n"
+    (tmp_path / "lfw").mkdir()
+    (tmp_path / "lfw" / "pairs.txt").write_text(text)
+    sel = probe_pairs(exclude_names=["Ann", "Bob Two", "Zed"], root=tmp_path)
+    assert (sel.n_view2, sel.n_excluded, sel.n_subsampled_out) == (8, 3, 0)
+    assert sel.excluded_names == ("Ann", "Bob_Two")  # spaces read as underscores; Zed is in no pair
+    assert all("Ann" not in (p.name1, p.name2) for p in sel.pairs) and len(sel) == 5
+    small = probe_pairs(max_pairs=4, exclude_names=["Ann"], root=tmp_path)
+    assert (small.n_excluded, len(small), small.n_subsampled_out) == (2, 4, 2)
+    assert {(p.fold, p.same) for p in small.pairs} == {(0, True), (0, False), (1, True), (1, False)}
+    assert "4 of 8" in small.summary()
+
+
+@pytest.mark.data
+def test_real_devtest_folds_and_training_probe(data_dir):
+    root = data_dir("lfw").parent
+    pairs = devtest_pairs(root)
+    assert len(pairs) == 1000
+    for f in range(10):
+        assert sum(p.fold == f and p.same for p in pairs) == 50 == sum(p.fold == f and not p.same for p in pairs)
+    assert [p.fold for p in pairs[:500]] == [i // 50 for i in range(500)]
+    assert [(p.name1, p.index1, p.name2, p.index2) for p in pairs] == [
+        (p.name1, p.index1, p.name2, p.index2) for p in read_pairs(protocol_path("pairsDevTest.txt", root))]
+    full = probe_pairs(root=root)
+    assert (len(full), full.n_excluded) == (6000, 0) and full.pairs == read_pairs(protocol_path("pairs.txt", root))
+    bush = probe_pairs(max_pairs=200, exclude_names=["George W Bush"], root=root)
+    involving = sum("George_W_Bush" in (p.name1, p.name2) for p in full.pairs)
+    assert bush.n_excluded == involving > 0 and len(bush) == 200
+    assert all(sum(p.fold == f and p.same == s for p in bush.pairs) == 10 for f in range(10) for s in (True, False))

@@ -180,15 +180,21 @@ def test_cli_megaface_from_features(tmp_path, capsys):
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
-    assert cli.main(["lfw", "--features", str(tmp_path / "s.npz"), "--data-root", str(tmp_path)]) == 1
+    # usage errors: status 2 and one "error:" line (tests/test_cli.py runs the real commands)
+    np.savez(tmp_path / "s.npz", scores=np.zeros(6000))
+    assert cli.main(["lfw", "--features", str(tmp_path / "s.npz"), "--data-root", str(tmp_path)]) == 2
     assert "pairs.txt not found" in capsys.readouterr().err  # no data under this root: says where it looked
-    assert cli.main(["megaface", "--features", str(tmp_path / "nope.npz")]) == 1
+    assert cli.main(["megaface", "--features", str(tmp_path / "nope.npz")]) == 2
     assert "nope.npz not found" in capsys.readouterr().err
-    assert cli.main(["megaface", "--checkpoint", str(tmp_path / "none.pt")]) == 1
+    assert cli.main(["megaface", "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "--probe-root" in capsys.readouterr().err
     args = ["--probe-root", str(tmp_path), "--distractor-root", str(tmp_path)]
-    assert cli.main(["megaface", "--checkpoint", str(tmp_path / "none.pt"), *args]) == 1
+    assert cli.main(["megaface", "--checkpoint", str(tmp_path / "none.pt"), *args]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    assert cli.main(["megaface", "--checkpoint", str(tmp_path / "junk.pt"), *args]) == 2
+    err = capsys.readouterr().err
+    assert "is not a readable training checkpoint" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(SystemExit):
         cli.main(["lfw"])  # neither --checkpoint nor --features
 

@@ -1,8 +1,9 @@
 """Face data for the lab: one small module per data set, plus the primitives they share.
 
+- ``labkit.data.layout``    the one table of where each data set lives under the data root; ``locate``
 - ``labkit.data.images``    reading a face image, the paper's pixel normalisation, the 112x112 -> 112x96 crop
 - ``labkit.data.folders``   identity-per-folder data sets (LFW, CASIA-WebFace, the small training set)
-- ``labkit.data.lfw``       LFW layout and protocol files (pairs, people), the LFWPairs dataset
+- ``labkit.data.lfw``       LFW protocol files (pairs, people), folds (View 2, View 1 DevTest, the training probe)
 - ``labkit.data.download``  verified, resumable download of LFW; install from a local copy
 - ``labkit.data.casia``     CASIA-WebFace (RecordIO or folders) and where to put it
 - ``labkit.data.recordio``  InsightFace ``train.rec``/``train.idx`` (MXNet RecordIO) without mxnet
@@ -18,6 +19,7 @@ from labkit.data.align import align_face, read_landmarks
 from labkit.data.casia import CASIAWebFace
 from labkit.data.folders import IdentityFolderDataset, scan_identity_folders
 from labkit.data.images import CorruptImageError, crop_arcface_to_sphereface, load_image, to_tensor
+from labkit.data.layout import locate
 from labkit.data.lfw import LFWPairs, Pair, ProtocolFormatError, lfw_paths, pair_paths, read_pairs, read_people
 from labkit.data.loader import make_train_loader
 from labkit.data.recordio import RecordIODataset
@@ -38,6 +40,7 @@ __all__ = [
     "crop_arcface_to_sphereface",
     "lfw_paths",
     "load_image",
+    "locate",
     "make_train_loader",
     "pair_paths",
     "read_landmarks",

@@ -1,6 +1,7 @@
 """CASIA-WebFace, the paper's training set (0.49M images, 10,575 subjects), in either form people have it.
 
-Looked for under ``<data root>/casia_webface/`` (see ``python -m labkit data get casia``):
+Looked for under ``<data root>/casia_webface/`` (the ``casia`` entry of :mod:`labkit.data.layout`; see
+``python -m labkit data get casia``):
 
 - ``faces_webface_112x112/train.rec`` + ``train.idx``: InsightFace's packed 112x112 ArcFace-aligned copy, read
   without mxnet and cropped to 112x96 (:class:`labkit.data.recordio.RecordIODataset`);
@@ -20,18 +21,17 @@ import numpy as np
 import torch
 
 from labkit import config
+from labkit.data import layout
 from labkit.data.folders import IdentityFolderDataset
 from labkit.data.recordio import RecordIODataset
 
-REC_DIR = "casia_webface/faces_webface_112x112"
-FOLDER_DIR = "casia_webface/CASIA-WebFace"
+REC_DIR = layout.relpath("casia", "recordio")
+FOLDER_DIR = layout.relpath("casia", "folders")
 
 
 def casia_instructions(root: str | Path | None = None) -> str:
     """What to fetch, from where, and where to put it (the text of ``python -m labkit data get casia``)."""
-    from labkit.data.download import MANUAL_SOURCES
-
-    return MANUAL_SOURCES["casia"].format(root=Path(root) if root else config.data_root())
+    return layout.instructions("casia", root)
 
 
 def CASIAWebFace(  # noqa: N802 - a factory named like the torchvision-style class it returns
@@ -47,11 +47,11 @@ def CASIAWebFace(  # noqa: N802 - a factory named like the torchvision-style cla
     skipped and counted in ``skipped``.
     """
     base = Path(root) if root else config.data_root()
-    rec = base / REC_DIR / "train.rec"
-    folders = base / FOLDER_DIR
-    if rec.is_file():
-        return RecordIODataset(rec, transform=transform, crop="arcface_to_sphereface")
-    if folders.is_dir():
+    rec = layout.find("casia", base, "recordio")
+    folders = layout.find("casia", base, "folders")
+    if rec is not None:
+        return RecordIODataset(rec / "train.rec", transform=transform, crop="arcface_to_sphereface")
+    if folders is not None:
         return IdentityFolderDataset(folders, transform=transform, crop=crop)
     why = "it cannot be downloaded automatically" if download else "it is not in the data root"
     raise config.DataMissingError(f"CASIA-WebFace not found under {base / 'casia_webface'} ({why}).\n"

@@ -29,10 +29,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from labkit import config
+from labkit.data import layout
 
 log = logging.getLogger(__name__)
 
-LFW_BASE_URL = "http://vis-www.cs.umass.edu/lfw/"
+LFW_BASE_URL = layout.dataset("lfw").source
 
 # Published checksums (shared/data/SOURCES.md: torchvision, deeppy and scikit-learn). sha256 where one is published
 # for the UMass file itself, else md5. Format "<algorithm>:<hex digest>".
@@ -48,12 +49,10 @@ LFW_CHECKSUMS: dict[str, str] = {
     "peopleDevTest.txt": "md5:e4bf5be0a43b5dcd9dc5ccfcb8fb19c5",
     "lfw-names.txt": "md5:a6d0a479bd074669f656265a6e693f6d",
 }
-LFW_PROTOCOL = ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt", "peopleDevTrain.txt", "peopleDevTest.txt", "lfw-names.txt")
-# variant -> (archive name, the folder the archive unpacks to)
+LFW_PROTOCOL = layout.LFW_PROTOCOL_FILES
+# variant -> (archive name, the folder the archive unpacks to), from the layout table
 LFW_ARCHIVES = {
-    "deepfunneled": ("lfw-deepfunneled.tgz", "lfw-deepfunneled"),
-    "original": ("lfw.tgz", "lfw"),
-    "funneled": ("lfw-funneled.tgz", "lfw_funneled"),
+    lay.kind: (lay.archive, Path(lay.path).name) for lay in layout.dataset("lfw").layouts if lay.archive
 }
 CHUNK = 1 << 16
 
@@ -252,7 +251,7 @@ def get_lfw(
     if variant not in LFW_ARCHIVES:
         raise ValueError(f"unknown LFW variant {variant!r}; choose one of {sorted(LFW_ARCHIVES)}")
     base = Path(root) if root else config.data_root()
-    lfw = base / "lfw"
+    lfw = layout.canonical("lfw", base, "protocol")
     lfw.mkdir(parents=True, exist_ok=True)
     archive_name, top = LFW_ARCHIVES[variant]
     for name in (*LFW_PROTOCOL, archive_name):
@@ -288,33 +287,8 @@ def get_lfw(
     return lfw
 
 
-# What cannot be downloaded here: the exact instructions the ``data get`` command prints.
+# What cannot be downloaded here: the instructions ``python -m labkit data get`` prints, from the layout table
+# (``{root}`` still to be filled in; :func:`labkit.data.layout.instructions` fills it).
 MANUAL_SOURCES: dict[str, str] = {
-    "casia": (
-        "CASIA-WebFace cannot be downloaded automatically (licence form; Baidu-pan / Google-drive mirrors).\n"
-        "  Option A, InsightFace packed copy (112x112, ArcFace-aligned, ~10K ids, ~0.5M images): get\n"
-        "    `faces_webface_112x112.zip` from the InsightFace dataset zoo\n"
-        "    (https://github.com/deepinsight/insightface/tree/master/recognition/_datasets_), unzip it and put\n"
-        "    train.rec and train.idx at   {root}/casia_webface/faces_webface_112x112/train.rec (and .idx).\n"
-        "    Read it with labkit.data.recordio.RecordIODataset(path, crop='arcface_to_sphereface') (112x96).\n"
-        "  Option B, raw or 112x96-aligned images in one folder per identity (CASIA-WebFace/0000045/001.jpg):\n"
-        "    put them at   {root}/casia_webface/CASIA-WebFace/<identity>/<image>.jpg\n"
-        "    (align raw images with `python -m labkit data align SRC DST --landmarks FILE --size 112x96`).\n"
-        "  Then `python -m labkit data info {root}/casia_webface/...` reports class and image counts."
-    ),
-    "ytf": (
-        "YouTube Faces frames cannot be downloaded automatically (request form at https://www.cs.tau.ac.il/~wolf/ytfaces/).\n"
-        "  Put the protocol at  {root}/ytf_protocol/splits.txt (already in the lab's shared data)\n"
-        "  and the frames at    {root}/ytf/frame_images_DB/<Person_Name>/<video#>/<n>.<frame>.jpg\n"
-        "  or the aligned ones  {root}/ytf/aligned_images_DB/<Person_Name>/<video#>/aligned_detect_<video#>.<frame>.jpg"
-    ),
-    "megaface": (
-        "MegaFace Challenge 1 needs a signed agreement (http://megaface.cs.washington.edu/, now offline; mirrors via\n"
-        "  the InsightFace megaface evaluation, deepinsight/insightface recognition/_evaluation_/megaface).\n"
-        "  Put the devkit template lists at  {root}/megaface/devkit/templatelists/\n"
-        "    (facescrub_features_list.json, megaface_features_list.json_<N>_1 for N in 10,100,1000,10000,100000,1000000)\n"
-        "  the noise lists at                 {root}/megaface/facescrub_noises.txt, {root}/megaface/megaface_noises.txt\n"
-        "  the FaceScrub probe images at      {root}/megaface/facescrub_images/<Name>/<image>\n"
-        "  and the distractor images at       {root}/megaface/megaface_images/<path as in the JSON lists>"
-    ),
+    name: layout.instructions(name, "{root}") for name in ("casia", "ytf", "megaface")
 }

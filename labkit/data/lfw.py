@@ -1,6 +1,7 @@
-"""LFW (Labeled Faces in the Wild): the standard folder layout and the official protocol files.
+"""LFW (Labeled Faces in the Wild): the official protocol files, and the one implementation of pairs and folds.
 
-Layout under the data root (folder names as in the official archives)::
+Where LFW lives under the data root is in the layout table (:mod:`labkit.data.layout`, entries ``lfw`` and
+``lfw_aligned``)::
 
     lfw/lfw-deepfunneled/<Name>/<Name>_NNNN.jpg      deep-funneled 250x250 (lfw-deepfunneled.tgz)
     lfw/lfw/<Name>/<Name>_NNNN.jpg                   original 250x250 (lfw.tgz), optional
@@ -11,11 +12,20 @@ Protocol formats (View 2 ``pairs.txt``): a header ``<folds> <pairs per half fold
 300 matched lines ``name i j`` followed by 300 mismatched lines ``name1 i name2 j``. View 1
 (``pairsDevTrain.txt``/``pairsDevTest.txt``): a header with one count ``N``, then N matched and N mismatched lines.
 People files: a header (count of people, or ``<folds>`` then per fold a count) then ``name n_images`` lines.
+
+Folds, in one place:
+
+- View 2: the fold is the 600-line block of ``pairs.txt`` (:func:`read_pairs`);
+- any other list of pairs (View 1 DevTest, for the lab-scale experiments): :func:`assign_folds` cuts the matched and
+  the mismatched pairs, each in file order, into ``n_folds`` even parts (:func:`devtest_pairs`);
+- the LFW accuracy logged during training: :func:`probe_pairs`, View 2 minus the pairs of training identities,
+  optionally a subset balanced over folds and labels (:func:`balanced_subset`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,22 +34,13 @@ import torch
 from torch.utils.data import Dataset
 
 from labkit import config
+from labkit.data import layout
 from labkit.data.folders import IdentityFolderDataset
 from labkit.data.images import CorruptImageError, load_image, to_tensor
 
-PROTOCOL_FILES = ("pairs.txt", "pairsDevTrain.txt", "pairsDevTest.txt", "peopleDevTrain.txt", "peopleDevTest.txt", "lfw-names.txt")
-VARIANTS = {
-    # variant name -> (folder relative to the data root, what to fetch)
-    "deepfunneled": ("lfw/lfw-deepfunneled", "python -m labkit data get lfw"),
-    "original": ("lfw/lfw", "python -m labkit data get lfw --variant original"),
-    "funneled": ("lfw/lfw_funneled", "python -m labkit data get lfw --variant funneled"),
-    "aligned": (
-        "lfw_aligned_112x96/lfw-112x96",
-        "python -m labkit data get lfw --variant original` then `python -m labkit data align <root>/lfw/lfw "
-        "<root>/lfw_aligned_112x96/lfw-112x96 --landmarks lfw_landmark.txt --size 112x96` (landmarks: "
-        "github.com/clcarwin/sphereface_pytorch data/lfw_landmark.txt",
-    ),
-}
+PROTOCOL_FILES = layout.LFW_PROTOCOL_FILES
+#: image variants: ``"aligned"`` is the ``lfw_aligned`` table entry, the others are parts of the ``lfw`` entry
+VARIANTS = ("deepfunneled", "original", "funneled", "aligned")
 
 
 class ProtocolFormatError(ValueError):
@@ -226,49 +227,135 @@ def missing_pair_images(pairs: Sequence[Pair], image_root: str | Path, ext: str 
     return sorted(p for p in seen if not p.is_file())
 
 
-def lfw_root(root: str | Path | None = None) -> Path:
-    """The ``lfw`` folder of the data root (holding the protocol files), without checking that it exists."""
-    return (Path(root) if root else config.data_root()) / "lfw"
-
-
 def lfw_paths(root: str | Path | None = None, variant: str = "deepfunneled", must_exist: bool = True) -> Path:
     """The image folder of an LFW variant under the data root ``root`` (default :func:`labkit.config.data_root`).
 
     ``variant``: ``"deepfunneled"`` (``lfw/lfw-deepfunneled``), ``"aligned"`` (``lfw_aligned_112x96/lfw-112x96``),
-    ``"original"`` (``lfw/lfw``) or ``"funneled"`` (``lfw/lfw_funneled``). ``root`` may also be the ``lfw`` folder
-    itself or the image folder. Raises :class:`labkit.config.DataMissingError` saying how to get it when missing.
+    ``"original"`` (``lfw/lfw``) or ``"funneled"`` (``lfw/lfw_funneled``), as in :mod:`labkit.data.layout`.
+    ``root`` may also be the ``lfw`` folder itself or the image folder. Raises
+    :class:`labkit.config.DataMissingError` saying how to get it when missing (``must_exist=False``: return where
+    it should be instead). Used in notebook 04, section 3 ("The LFW verification protocol").
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown LFW variant {variant!r}; choose one of {sorted(VARIANTS)}")
-    base = Path(root) if root else config.data_root()
-    rel, how = VARIANTS[variant]
-    leaf = Path(rel).name
-    candidates = [base / rel, base / leaf]
-    if base.name == leaf:
-        candidates.insert(0, base)
-    for c in candidates:
-        if c.is_dir():
-            return c
+    name, kind = ("lfw_aligned", "images") if variant == "aligned" else ("lfw", variant)
     if must_exist:
-        raise config.DataMissingError(
-            f"LFW ({variant}) not found: looked for {candidates[0]}. Get it with `{how}` "
-            f"(data root {base}; set LABKIT_DATA to change it)"
-        )
-    return candidates[0]
+        return layout.locate(name, root, kind)
+    return layout.find(name, root, kind) or layout.canonical(name, root, kind)
 
 
 def protocol_path(name: str, root: str | Path | None = None) -> Path:
-    """Path of an LFW protocol file (``"pairs.txt"`` ...) under the data root, with a clear error when missing."""
+    """Path of an LFW protocol file (``"pairs.txt"`` ...) under the data root, with a clear error when missing.
+
+    ``root`` may be the data root or the folder holding the protocol files.
+    """
     if name not in PROTOCOL_FILES and name != "people.txt":
         raise ValueError(f"unknown LFW protocol file {name!r}; expected one of {PROTOCOL_FILES + ('people.txt',)}")
     base = Path(root) if root else config.data_root()
-    for c in (base / "lfw" / name, base / name):
-        if c.is_file():
-            return c
+    for folder in layout.candidates("lfw", base, "protocol") + [base]:
+        if (folder / name).is_file():
+            return folder / name
     raise config.DataMissingError(
-        f"LFW protocol file {name} not found under {base / 'lfw'}: run `python -m labkit data get lfw` "
-        f"(downloads http://vis-www.cs.umass.edu/lfw/{name} and verifies its checksum)"
+        f"LFW protocol file {name} not found under {layout.canonical('lfw', base, 'protocol')}: run `python -m labkit "
+        f"data get lfw` (downloads {layout.dataset('lfw').source}{name} and verifies its checksum)"
     )
+
+
+# ------------------------------------------------------------------------------------------------ pairs and folds
+
+
+def assign_folds(pairs: Sequence[Pair], n_folds: int) -> list[Pair]:
+    """Give every pair a fold: the matched pairs and the mismatched pairs are each cut, in file order, into
+    ``n_folds`` even parts (pair ``i`` of a half goes to fold ``i * n_folds // len(half)``).
+
+    So every fold holds the same number of matched and of mismatched pairs (give or take one when the halves do not
+    divide evenly). The pairs come back in their given order with ``fold`` replaced. Raises ValueError when a half
+    has fewer pairs than folds (a fold would miss a label). Used for the View 1 DevTest pairs (:func:`devtest_pairs`).
+    """
+    if n_folds < 1:
+        raise ValueError(f"n_folds must be at least 1, got {n_folds}")
+    halves = {True: [i for i, p in enumerate(pairs) if p.same], False: [i for i, p in enumerate(pairs) if not p.same]}
+    for same, idx in halves.items():
+        if len(idx) < n_folds:
+            kind = "matched" if same else "mismatched"
+            raise ValueError(f"{len(idx)} {kind} pairs cannot fill {n_folds} folds (each fold needs both labels)")
+    fold = [0] * len(pairs)
+    for idx in halves.values():
+        for k, i in enumerate(idx):
+            fold[i] = k * n_folds // len(idx)
+    return [dataclasses.replace(p, fold=f) for p, f in zip(pairs, fold)]
+
+
+def devtest_pairs(root: str | Path | None = None, n_folds: int = 10) -> list[Pair]:
+    """The 1,000 View 1 DevTest pairs (``pairsDevTest.txt``) in ``n_folds`` folds by :func:`assign_folds`: with
+    10 folds, 50 matched + 50 mismatched pairs each. Their people never appear in ``peopleDevTrain.txt``.
+
+    Used by :mod:`labkit.experiments.lab_scale` (notebooks 06, section 3, and 07).
+    """
+    return assign_folds(read_pairs(protocol_path("pairsDevTest.txt", root)), n_folds)
+
+
+def balanced_subset(pairs: Sequence[Pair], max_pairs: int) -> list[Pair]:
+    """At most about ``max_pairs`` pairs, balanced over folds and labels: the first ``max_pairs // (2 * folds)``
+    pairs (at least one) of every (fold, same/different) group, in file order. ``max_pairs <= 0`` keeps them all.
+
+    With fewer than ``2 * folds`` pairs asked for, one pair per group is kept (so every fold keeps both labels).
+    """
+    if max_pairs <= 0:
+        return list(pairs)
+    n_folds = len({p.fold for p in pairs}) or 1
+    per = max(1, max_pairs // (2 * n_folds))
+    kept, seen = [], {}
+    for p in pairs:
+        key = (p.fold, p.same)
+        if seen.get(key, 0) < per:
+            kept.append(p)
+            seen[key] = seen.get(key, 0) + 1
+    return kept
+
+
+@dataclass(frozen=True)
+class ProbePairs:
+    """The pairs of the LFW accuracy logged during training (:func:`probe_pairs`) and how they were chosen.
+
+    ``n_view2``: pairs in the file; ``n_excluded``: left out because they involve an excluded identity;
+    ``n_subsampled_out``: dropped afterwards to reach ``max_pairs``. ``excluded_names``: the excluded identities
+    that occur in the file.
+    """
+
+    pairs: list[Pair]
+    n_view2: int
+    n_excluded: int
+    n_subsampled_out: int
+    excluded_names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def summary(self) -> str:
+        return (f"{len(self.pairs)} of {self.n_view2} LFW View 2 pairs: {self.n_excluded} left out for involving "
+                f"{len(self.excluded_names)} training identities, {self.n_subsampled_out} left out for size")
+
+
+def probe_pairs(
+    max_pairs: int = 0,
+    exclude_names: Iterable[str] = (),
+    root: str | Path | None = None,
+    file: str = "pairs.txt",
+) -> ProbePairs:
+    """LFW View 2 pairs for the accuracy logged while training: the pairs that involve any identity in
+    ``exclude_names`` are left out (names compared with spaces as underscores, ``"George W Bush"`` ==
+    ``"George_W_Bush"``), then, with ``max_pairs > 0``, a subset balanced over folds and labels is kept
+    (:func:`balanced_subset`). The counts of what was left out come back with the pairs.
+
+    Used by :class:`labkit.train.LFWProbe`.
+    """
+    pairs = read_pairs(protocol_path(file, root))
+    banned = {n.replace(" ", "_") for n in exclude_names}
+    kept = [p for p in pairs if p.name1 not in banned and p.name2 not in banned]
+    present = sorted(banned & {n for p in pairs for n in (p.name1, p.name2)})
+    subset = balanced_subset(kept, max_pairs)
+    return ProbePairs(subset, len(pairs), len(pairs) - len(kept), len(kept) - len(subset), tuple(present))
 
 
 class LFWPairs(Dataset):
@@ -345,13 +432,17 @@ __all__ = [
     "LFWPairs",
     "LFWPeople",
     "Pair",
+    "ProbePairs",
     "ProtocolFormatError",
+    "assign_folds",
+    "balanced_subset",
+    "devtest_pairs",
     "fold_indices",
     "image_relpath",
     "lfw_paths",
-    "lfw_root",
     "missing_pair_images",
     "pair_paths",
+    "probe_pairs",
     "protocol_path",
     "read_pairs",
     "read_people",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit import config
+from labkit.data import layout
 from labkit.data.images import IMAGE_EXTENSIONS
 from labkit.data.lfw import ProtocolFormatError
 
@@ -91,12 +91,15 @@ def _check_structure(pairs: Sequence[VideoPair], path: Path) -> None:
 
 
 def ytf_protocol_path(root: str | Path | None = None) -> Path:
-    """``<data root>/ytf_protocol/splits.txt`` (the lab's layout), with a clear error when missing."""
-    base = Path(root) if root else config.data_root()
-    for c in (base / "ytf_protocol" / "splits.txt", base / "ytf" / "splits.txt", base / "splits.txt"):
-        if c.is_file():
-            return c
-    raise config.DataMissingError(f"YTF splits.txt not found under {base}/ytf_protocol; see `python -m labkit data get ytf`")
+    """The YTF ``splits.txt`` under the data root (``ytf_protocol/splits.txt`` in the layout table,
+    :mod:`labkit.data.layout`), with a clear error when missing. Used in notebook 06, section 2 ("YTF")."""
+    return layout.locate("ytf", root, "protocol")
+
+
+def ytf_frames_root(root: str | Path | None = None, aligned: bool = False) -> Path:
+    """The YTF frame folder (``ytf/frame_images_DB``, or ``ytf/aligned_images_DB`` with ``aligned``) under the data
+    root, with a clear error (what to request, where to put it) when missing."""
+    return layout.locate("ytf", root, "aligned_frames" if aligned else "frames")
 
 
 def _frame_key(p: Path) -> tuple[int, str]:

@@ -6,6 +6,8 @@ cosine scores, LFW and YTF 10-fold verification, and MegaFace-style identificati
 - ``labkit.evaluate.lfw``            LFW View 2: 6,000 pairs in 10 folds
 - ``labkit.evaluate.ytf``            YTF: 5,000 video pairs in 10 splits, video feature = mean of frames
 - ``labkit.evaluate.identification`` MegaFace-style rank-1 vs distractor count, TAR at FAR 1e-6, chunked search
+- ``labkit.evaluate.analysis``       fold tables, per-pair thresholds and errors, the raw-pixel baseline, a
+                                     probe/distractor split of a small face set (notebook 06)
 - ``labkit.evaluate.cli``            ``python -m labkit eval {lfw,ytf,megaface}``
 """
 

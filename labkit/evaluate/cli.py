@@ -13,6 +13,9 @@ Examples::
 Checkpoints are read with ``torch.load(..., weights_only=True)`` (via :func:`labkit.checkpoint.load`). The network
 is rebuilt with :func:`labkit.models.make_model` from ``--arch`` or the checkpoint's ``config["arch"]``; weights
 come from ``state["model"]``.
+
+A bad option, a missing or unreadable file, or a features file without the expected arrays ends with one ``error:``
+line and exit status 2 (``--debug`` shows the traceback instead).
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from labkit import cli
 from labkit.config import DataMissingError
 from labkit.evaluate.features import FLIP_MODES
 
 
 def load_network(checkpoint: str | Path, arch: str | None = None, device: str = "cpu"):
-    """Rebuild the embedding network saved in a training checkpoint (weights_only load)."""
+    """Rebuild the embedding network saved in a training checkpoint (weights_only load).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that is not a checkpoint or whose
+    weights do not fit the network named by ``arch`` (or by the checkpoint's config).
+    """
     import torch
 
     from labkit.models import make_model
@@ -38,26 +46,60 @@ def load_network(checkpoint: str | Path, arch: str | None = None, device: str = 
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train one with `python -m labkit train` or pass --features")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds (UnpicklingError, RuntimeError, EOFError, ...) for a bad file
+        raise ValueError(f"{path} is not a readable training checkpoint ({type(exc).__name__}: "
+                         f"{cli.one_line(exc)[:160]}); give the last.pt written by `python -m labkit train`") from exc
     cfg = state.get("config", {}) if isinstance(state, dict) else {}
     arch = arch or (cfg.get("arch") if isinstance(cfg, dict) else None)
     if arch is None:
         raise ValueError(f"{path}: the checkpoint config has no 'arch'; pass --arch (e.g. sphere20, lab_cnn)")
-    weights = state.get("model", state)
+    weights = state.get("model", state) if isinstance(state, dict) else state
     dim = cfg.get("embedding_dim") if isinstance(cfg, dict) else None
     model = make_model(arch, dim)
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: its weights do not fit a {arch} network; pass the --arch it was trained with "
+                         "(the checkpoint's config records it)") from exc
     return model.to(device).eval()
 
 
-def _npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+# the arrays a --features file must hold, per protocol (LFW takes either of two sets, checked in _open_npz)
+NPZ_ARRAYS: dict[str, tuple[str, ...]] = {
+    "lfw": (), "ytf": ("videos", "features"), "megaface": ("probe_features", "probe_labels", "distractors"),
+}
+FEATURES_HELP: dict[str, str] = {
+    "lfw": "precomputed .npz: 'scores' (6000, pairs.txt order) or 'names' (relative paths) + 'features' (N, D)",
+    "ytf": "precomputed .npz: 'videos' (\"Person/n\") + 'features' (V, D)",
+    "megaface": "precomputed .npz: 'probe_features', 'probe_labels', 'distractors'",
+}
+
+
+def _open_npz(path: str | Path, protocol: str):
+    """Open a --features archive (arrays are read lazily) after checking it exists and holds what ``protocol``
+    reads; any problem is a :class:`labkit.cli.UsageError` naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"features file {path} not found")
-    data = np.load(path, allow_pickle=False)
-    missing = [k for k in keys if k not in data]
+        raise cli.UsageError(f"features file {path} not found; give the .npz to evaluate ({FEATURES_HELP[protocol]})")
+    try:
+        data = np.load(path, allow_pickle=False)
+        files = list(data.files)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise cli.UsageError(f"features file {path} is not a NumPy .npz archive (write it with numpy.savez)") from exc
+    held = ", ".join(sorted(files)) or "nothing"
+    missing = [k for k in NPZ_ARRAYS[protocol] if k not in files]
     if missing:
-        raise KeyError(f"{path}: missing array(s) {missing}; it holds {sorted(data.files)}")
+        raise cli.UsageError(f"features file {path} lacks the array(s) {', '.join(missing)}; it holds {held}")
+    if protocol == "lfw" and "scores" not in files and not {"names", "features"} <= set(files):
+        raise cli.UsageError(f"features file {path} needs either 'scores' (6000 pair scores) or 'names' + "
+                             f"'features'; it holds {held}")
+    return data
+
+
+def _npz(path: str | Path, protocol: str) -> dict[str, np.ndarray]:
+    data = _open_npz(path, protocol)
     return {k: data[k] for k in data.files}
 
 
@@ -83,13 +125,14 @@ def _run_lfw(args: argparse.Namespace) -> dict[str, Any]:
         opts["lfw_variant"] = args.variant
         res = evaluate_lfw(features=feats, pairs=pairs, options=opts)
     else:
-        data = _npz(args.features, ())
+        data = _npz(args.features, "lfw")
         if "scores" in data:
             res = evaluate_lfw(pairs=pairs, scores=data["scores"], options=opts)
         elif "names" in data and "features" in data:
             res = evaluate_lfw(features=dict(zip(data["names"].tolist(), data["features"])), pairs=pairs, options=opts)
         else:
-            raise KeyError(f"{args.features}: expected 'scores' or 'names' + 'features', found {sorted(data)}")
+            raise cli.UsageError(f"features file {args.features} needs either 'scores' (6000 pair scores) or "
+                                 f"'names' + 'features'; it holds {', '.join(sorted(data)) or 'nothing'}")
     print(res.summary())
     return res.to_dict(include_curve=args.curve)
 
@@ -109,7 +152,7 @@ def _run_ytf(args: argparse.Namespace) -> dict[str, Any]:
             person, number = v.rsplit("/", 1)
             feats[v] = video_feature(embed(video_frames(args.frames_root, person, int(number))), not args.raw_frames)
     else:
-        data = _npz(args.features, ("videos", "features"))
+        data = _npz(args.features, "ytf")
         feats = dict(zip(data["videos"].tolist(), data["features"]))
         opts["normalize_frames"] = "as in the features file"
     res = evaluate_ytf(feats, pairs, options=opts)
@@ -140,12 +183,11 @@ def _run_megaface(args: argparse.Namespace) -> dict[str, Any]:
         probes = embed(paths)
         distractors = embed(_images_under(Path(args.distractor_root)))
     else:
-        data = _npz(args.features, ("probe_features", "probe_labels", "distractors"))
+        data = _npz(args.features, "megaface")
         probes, labels = data["probe_features"], data["probe_labels"]
         distractors = data["distractors"]
-    counts = [int(c) for c in args.counts.split(",")] if args.counts else None
     res = identification(
-        probes, labels, distractors, counts=counts, far=args.far, gallery=args.gallery, chunk_size=args.chunk_size,
+        probes, labels, distractors, counts=args.counts, far=args.far, gallery=args.gallery, chunk_size=args.chunk_size,
         device=args.device, backend=args.backend, options=_options(args),
     )
     for n, r in zip(res.distractor_counts, res.rank1):
@@ -154,48 +196,120 @@ def _run_megaface(args: argparse.Namespace) -> dict[str, Any]:
     return res.to_dict()
 
 
+def _counts(text: str) -> list[int]:
+    """argparse ``type=`` of ``--counts``: comma-separated distractor counts, each an integer >= 1."""
+    try:
+        counts = [int(c) for c in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers >= 1, e.g. 10,1000")
+    return counts
+
+
+def _far(text: str) -> float:
+    """argparse ``type=`` of ``--far``: a false-accept rate strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a false-accept rate in (0, 1), e.g. 1e-6")
+    return value
+
+
+# folder options -> what they should point at (for the error message)
+FOLDER_OPTIONS = {
+    "data_root": "the data root holding lfw/ and ytf_protocol/ (default $LABKIT_DATA)",
+    "frames_root": "YTF's frame_images_DB folder",
+    "probe_root": "a folder of probe images, one sub-folder per identity",
+    "distractor_root": "a folder of distractor images",
+}
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """What can be checked before any data is read: the device, the output path, the folders given and the
+    --features archive's list of arrays."""
+    import torch
+
+    kind, _, index = args.device.partition(":")
+    if kind not in ("auto", "cpu", "cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())):
+        raise cli.UsageError(f"--device {args.device!r} is not a device; use cpu, cuda, cuda:N or auto")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise cli.UsageError(f"--device {args.device}: no CUDA GPU is visible here; use --device cpu (or auto)")
+    if kind == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.features is not None:
+        _open_npz(args.features, args.protocol)
+    if args.out is not None and args.out.is_dir():
+        raise cli.UsageError(f"--out {args.out} is a folder; give a JSON file name, e.g. {args.out / 'result.json'}")
+    for name, what in FOLDER_OPTIONS.items():
+        folder = getattr(args, name, None)
+        if folder is not None and not Path(folder).is_dir():
+            raise cli.UsageError(f"--{name.replace('_', '-')} {folder} is not a folder; give {what}")
+
+
+PROTOCOL_HELP = {
+    "lfw": "LFW verification: 10-fold accuracy on the 6,000 pairs",
+    "ytf": "YouTube Faces verification: 10-fold accuracy on the 5,000 video pairs",
+    "megaface": "MegaFace-style identification: rank-1 against growing distractor sets, TAR at a FAR",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m labkit eval", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="protocol", required=True)
+    parser = cli.ArgumentParser(prog="python -m labkit eval", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="protocol", required=True, metavar="{lfw,ytf,megaface}")
     for name in ("lfw", "ytf", "megaface"):
-        p = sub.add_parser(name)
+        p = sub.add_parser(name, help=PROTOCOL_HELP[name])
         src = p.add_mutually_exclusive_group(required=True)
         src.add_argument("--checkpoint", type=Path, help="training checkpoint (weights_only load)")
-        src.add_argument("--features", type=Path, help="precomputed features / scores (.npz)")
+        src.add_argument("--features", type=Path, help=FEATURES_HELP[name])
         p.add_argument("--arch", default=None, help="network name if the checkpoint does not record it")
         p.add_argument("--flip", default="concat", choices=FLIP_MODES, help="test-time flip (paper: concat)")
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--batch-size", type=int, default=128)
+        p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+        p.add_argument("--batch-size", type=cli.positive_int, default=128,
+                       help="images per forward pass when embedding (default 128)")
         p.add_argument("--data-root", type=Path, default=None, help="default: labkit.config.data_root()")
         p.add_argument("--out", type=Path, default=None, help="JSON file to write (default: print only)")
         if name in ("lfw", "ytf"):
             p.add_argument("--curve", action="store_true", help="include the ROC curve points in the JSON")
         if name == "lfw":
             p.add_argument("--variant", default="aligned", help="LFW image folder (aligned = 112x96 crops)")
-            p.add_argument("--pairs-file", default="pairs.txt")
+            p.add_argument("--pairs-file", default="pairs.txt", help="LFW protocol file (default pairs.txt)")
         if name == "ytf":
             p.add_argument("--splits", type=Path, default=None, help="default: <data root>/ytf_protocol/splits.txt")
             p.add_argument("--frames-root", type=Path, default=None, help="YTF frame_images_DB folder")
             p.add_argument("--raw-frames", action="store_true", help="average frame features without L2-normalising")
         if name == "megaface":
-            p.add_argument("--probe-root", type=Path, default=None)
-            p.add_argument("--distractor-root", type=Path, default=None)
-            p.add_argument("--counts", default=None, help="comma-separated distractor counts (default 10..10^6)")
-            p.add_argument("--far", type=float, default=1e-6)
-            p.add_argument("--gallery", default="each", choices=["each", "first"])
-            p.add_argument("--chunk-size", type=int, default=65_536)
-            p.add_argument("--backend", default="torch", choices=["torch", "faiss"])
+            p.add_argument("--probe-root", type=Path, default=None,
+                           help="probe images, one folder per identity (with --checkpoint)")
+            p.add_argument("--distractor-root", type=Path, default=None,
+                           help="distractor images, any layout (with --checkpoint)")
+            p.add_argument("--counts", type=_counts, default=None,
+                           help="comma-separated distractor counts (default 10,100,...,10^6)")
+            p.add_argument("--far", type=_far, default=1e-6, help="false-accept rate of the TAR (default 1e-6)")
+            p.add_argument("--gallery", default="each", choices=["each", "first"],
+                           help="gallery images per probe identity (default each)")
+            p.add_argument("--chunk-size", type=cli.positive_int, default=65_536,
+                           help="distractors scored per chunk (default 65536)")
+            p.add_argument("--backend", default="torch", choices=["torch", "faiss"],
+                           help="nearest-neighbour search (default torch)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+@cli.command
+def main(argv: list[str]) -> int:
+    """``python -m labkit eval {lfw,ytf,megaface} ...``; returns the exit status (2 with one line on a usage
+    error)."""
     args = build_parser().parse_args(argv)
+    _check_args(args)
     run = {"lfw": _run_lfw, "ytf": _run_ytf, "megaface": _run_megaface}[args.protocol]
     try:
         result = run(args)
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        # the inputs are files named on the command line: one that is missing or holds the wrong data is a usage
+        # error (a KeyError's message is its first argument; str() would quote it)
+        raise cli.UsageError(cli.one_line(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)) from exc
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

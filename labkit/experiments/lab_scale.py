@@ -98,35 +98,8 @@ CPU_THREADS = 2
 #: cosine scale used for NSL/LMCL/ArcFace unless a config says otherwise
 DEFAULT_S = 30.0
 
-#: Published numbers (CosFace paper, CVPR 2018). Fig. 5's values are only drawn in the figure (not printed in the
-#: text): its reading is qualitative (m = 0 worst, accuracy rising with m, saturating at m = 0.35; m > 0.45 fails to
-#: converge). NSL is not a row of Table 2.
-PAPER: dict[str, Any] = {
-    "fig5": {
-        "setting": "CASIA-WebFace, 64-layer CNN, LFW View 2 (6,000 pairs) and YTF; m from 0 to 0.45",
-        "reading": "worst at m = 0; accuracy improves consistently with m and saturates at m = 0.35",
-    },
-    "table1": {  # LFW, YTF, MF1 rank-1, MF1 TAR@1e-6 FAR
-        "setting": "CASIA-WebFace, 64-layer CNN, m = 0.35",
-        "rows": {
-            "LMCL, no feature normalisation": {"LFW": 99.10, "YTF": 93.1, "MF1 Rank1": 75.10, "MF1 Veri.": 88.65},
-            "LMCL, feature normalisation": {"LFW": 99.33, "YTF": 96.1, "MF1 Rank1": 77.11, "MF1 Veri.": 89.88},
-        },
-    },
-    "table2": {
-        "setting": "CASIA-WebFace, the same 64-layer CNN for every loss",
-        "rows": {
-            "Softmax": {"LFW": 97.88, "YTF": 93.1, "MF1 Rank1": 54.85, "MF1 Veri.": 65.92},
-            "Softmax+Contrastive": {"LFW": 98.78, "YTF": 93.5, "MF1 Rank1": 65.21, "MF1 Veri.": 78.86},
-            "Triplet": {"LFW": 98.70, "YTF": 93.4, "MF1 Rank1": 64.79, "MF1 Veri.": 78.32},
-            "L-Softmax": {"LFW": 99.10, "YTF": 94.0, "MF1 Rank1": 67.12, "MF1 Veri.": 80.42},
-            "Softmax+Center": {"LFW": 99.05, "YTF": 94.4, "MF1 Rank1": 65.49, "MF1 Veri.": 80.14},
-            "A-Softmax": {"LFW": 99.42, "YTF": 95.0, "MF1 Rank1": 72.72, "MF1 Veri.": 85.56},
-            "A-Softmax-NormFea": {"LFW": 99.32, "YTF": 95.4, "MF1 Rank1": 75.42, "MF1 Veri.": 88.82},
-            "LMCL": {"LFW": 99.33, "YTF": 96.1, "MF1 Rank1": 77.11, "MF1 Veri.": 89.88},
-        },
-    },
-}
+from labkit.data.lfw import devtest_pairs  # noqa: E402  (the one fold assignment of the View 1 DevTest pairs)
+from labkit.experiments.published import PAPER  # noqa: E402  (the paper's numbers, in one module)
 
 from labkit.palette import SERIES as COLORS  # noqa: E402
 
@@ -279,20 +252,6 @@ def identity_split(root: str | Path | None = None, min_images: int = 5) -> tuple
     if shared:
         raise ValueError(f"peopleDevTrain and peopleDevTest share {len(shared)} people, e.g. {shared[:3]}")
     return train, test
-
-
-def devtest_pairs(root: str | Path | None = None, n_folds: int = 10):
-    """The 1,000 View 1 DevTest pairs, each given a fold: 500 matched then 500 mismatched in the file; pair ``i`` of
-    each half goes to fold ``i * n_folds // 500``, so every fold holds 50 matched + 50 mismatched pairs."""
-    from labkit.data.lfw import protocol_path, read_pairs
-
-    pairs = read_pairs(protocol_path("pairsDevTest.txt", root))
-    same = [p for p in pairs if p.same]
-    diff = [p for p in pairs if not p.same]
-    out = []
-    for half in (same, diff):
-        out += [dataclasses.replace(p, fold=i * n_folds // len(half)) for i, p in enumerate(half)]
-    return out
 
 
 def load_lab_data(
@@ -618,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--epochs", type=cli.positive_int, nargs="*",
                         help="training lengths in epochs (default: the mode's)")
         ap.add_argument("--backbone", default="cnn", choices=list(BACKBONES),
-                        help="cnn (default, pixels) or hog-mlp (fixed HOG descriptors, the fast alternative)")
+                        help=f"network on the pixels: {', '.join(BACKBONES)} (default cnn)")
         ap.add_argument("--threads", type=cli.positive_int, default=CPU_THREADS,
                         help="torch CPU threads per CNN run (results do not depend on it beyond float round-off; "
                              "several processes with --threads 1 and different --seeds share the run cache)")

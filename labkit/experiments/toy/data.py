@@ -37,8 +37,6 @@ IDENTITIES = (
     "Hugo_Chavez",
     "Junichiro_Koizumi",
 )
-EXPECTED_COUNTS = (530, 236, 144, 121, 109, 77, 71, 60)
-LFW_SUBDIR = Path("lfw_aligned_112x96") / "lfw-112x96"
 DEFAULT_SIZE = (28, 24)
 HOLDOUT_EVERY = 5
 
@@ -57,10 +55,6 @@ class ToyData:
     def size(self) -> tuple[int, int]:
         return int(self.images.shape[1]), int(self.images.shape[2])
 
-    def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
-        mask = self.is_train if which == "train" else ~self.is_train
-        return self.images[mask], self.labels[mask]
-
     def summary(self) -> str:
         tr = np.bincount(self.labels[self.is_train], minlength=len(self.names))
         te = np.bincount(self.labels[~self.is_train], minlength=len(self.names))
@@ -70,16 +64,20 @@ class ToyData:
 
 
 def lfw_folder(root: str | Path | None = None) -> Path:
-    """The folder of aligned LFW identities: ``root`` may be the data root, the ``lfw_aligned_112x96`` folder
-    or the ``lfw-112x96`` folder itself. Raises :class:`labkit.config.DataMissingError` when absent."""
+    """The folder of aligned LFW identities (``lfw_aligned`` in :mod:`labkit.data.layout`): ``root`` may be the
+    data root, the ``lfw_aligned_112x96`` folder or the ``lfw-112x96`` folder itself. Raises
+    :class:`labkit.config.DataMissingError` when absent or when it lacks the toy identities."""
+    from labkit.data import layout
+
     base = Path(root) if root else config.data_root()
-    for cand in (base / LFW_SUBDIR, base / LFW_SUBDIR.name, base):
-        if (cand / IDENTITIES[-1]).is_dir():
-            return cand
+    folder = layout.find("lfw_aligned", base, "images")
+    if folder is not None and (folder / IDENTITIES[-1]).is_dir():
+        return folder
     raise config.DataMissingError(
-        f"the 8 toy identities were not found under {base}: expected {base / LFW_SUBDIR}/<Name>/*.jpg "
-        f"(aligned 112x96 LFW, e.g. {IDENTITIES[0]}). Set LABKIT_DATA (or --data / DATA_ROOT) to the data root "
-        "holding lfw_aligned_112x96/, or run `python -m labkit data get`. The shipped sweep works without it."
+        f"the 8 toy identities were not found under {base}: expected "
+        f"{layout.canonical('lfw_aligned', base, 'images')}/<Name>/*.jpg (aligned 112x96 LFW, e.g. {IDENTITIES[0]}). "
+        "Set LABKIT_DATA (or --data / DATA_ROOT) to the data root holding lfw_aligned_112x96/. The shipped sweep "
+        "works without it.\n" + layout.instructions("lfw_aligned", base)
     )
 
 

@@ -11,7 +11,6 @@ import json
 import math
 import platform
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from labkit.engine import FitConfig, embed, fit
+from labkit.losses import make_head_quietly
+from labkit.presets import preset
 
 from labkit.experiments.toy.data import IDENTITIES, ToyData, balanced_epoch, normalise
 from labkit.experiments.toy.model import ToyNet, spread_weights_on_circle
@@ -58,11 +60,21 @@ class ToyConfig:
         return f"{self.head}_m{self.m:.2f}_s{self.s:g}_seed{self.seed}"
 
     def head_kwargs(self) -> dict[str, float]:
-        if self.head == "softmax":
-            return {}
-        if self.head == "nsl":
-            return {"s": self.s}
-        return {"s": self.s, "m": self.m}
+        """Constructor arguments of the head: the part of (s, m) it takes (:data:`labkit.losses.HEAD_PARAMS`;
+        A-Softmax, i.e. sphereface, takes an integer m >= 1 and no s, since its features are not normalised).
+
+        For A-Softmax the annealing weight lambda starts at 1000 and reaches its floor of 5 halfway through the
+        run (as in :mod:`labkit.experiments.lab_scale`): at the head's default pace, made for CASIA-sized runs,
+        the few hundred toy steps would end with lambda still far above 5, i.e. almost plain softmax.
+        """
+        from labkit.losses import head_kwargs
+
+        kwargs = head_kwargs(self.head, s=self.s, m=self.m)
+        if self.head == "sphereface":
+            steps = math.ceil(self.per_class * len(IDENTITIES) / self.batch_size) * self.epochs
+            base, floor = 1000.0, 5.0
+            kwargs.update(base=base, lambda_min=floor, gamma=(base / floor - 1.0) / max(1.0, 0.5 * steps))
+        return kwargs
 
 
 @dataclass
@@ -121,42 +133,34 @@ class ToyResult:
         )
 
 
-def warmup_cosine_lr(step: int, total: int, warm: int, lr: float, floor: float = 0.02) -> float:
-    """The learning rate at ``step`` of ``total``: linear warm-up over the first ``warm`` steps, then a cosine decay
-    from ``lr`` to ``floor * lr`` (the schedule that lets the 2-D normalised heads train; reused by
-    :mod:`labkit.experiments.lab_scale`)."""
-    warm = max(1, warm)
-    if step < warm:
-        return lr * (step + 1) / warm
-    t = (step - warm) / max(1, total - warm)
-    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+def steps_per_epoch(config: ToyConfig) -> int:
+    """Optimiser steps in one balanced epoch (``per_class`` images of each of the 8 identities)."""
+    return math.ceil(config.per_class * len(IDENTITIES) / config.batch_size)
+
+
+def fit_config(config: ToyConfig, threads: int | None = 2, progress: bool = False, out: str = "",
+               resume: bool = False) -> FitConfig:
+    """The engine's ``toy`` preset at this config's lengths (epochs of balanced sampling) and optimiser."""
+    spe = steps_per_epoch(config)
+    return preset(
+        "toy", steps=spe * config.epochs, batch=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+        per_class=config.per_class, warmup=spe * config.warmup_epochs, seed=config.seed, log_every=spe,
+        eval_every=spe, threads=threads or 0, progress=progress, out=out, resume=resume,
+        ckpt_every=spe if out else 0,
+    )
 
 
 def build(config: ToyConfig) -> tuple[ToyNet, torch.nn.Module, list[str]]:
-    """The network and head for ``config``; returns the warnings raised while building the head (e.g. the
+    """The network and head for ``config`` (seeded); returns the warnings raised while building the head (e.g. the
     ``MarginBoundWarning`` of Eq. 7 for m = 0.35 / 0.45), recorded instead of printed."""
-    from labkit.losses import make_head
-
+    if config.weight_init not in ("circle", "default"):
+        raise ValueError(f"weight_init must be 'circle' or 'default', got {config.weight_init!r}")
+    torch.manual_seed(config.seed)
     net = ToyNet(config.input_size)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        head = make_head(config.head, 2, len(IDENTITIES), **config.head_kwargs())
+    head, caught = make_head_quietly(config.head, 2, len(IDENTITIES), **config.head_kwargs())
     if config.normalised and config.weight_init == "circle":
         spread_weights_on_circle(head.weight)
-    elif config.weight_init not in ("circle", "default"):
-        raise ValueError(f"weight_init must be 'circle' or 'default', got {config.weight_init!r}")
-    return net, head, [f"{type(w.message).__name__}: {w.message}" for w in caught]
-
-
-def class_scores(head: torch.nn.Module, feats: torch.Tensor, normalised: bool) -> torch.Tensor:
-    """Inference scores without margin: W^T x for softmax, cos(theta_j) for normalised heads."""
-    return head.cosine(feats) if normalised else head(feats)
-
-
-@torch.no_grad()
-def embed(net: ToyNet, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    net.eval()
-    return torch.cat([net(x[i : i + batch]) for i in range(0, len(x), batch)])
+    return net, head, caught
 
 
 def train_toy(
@@ -165,86 +169,52 @@ def train_toy(
     progress: bool = False,
     callback: Callable[[int, dict[str, float]], None] | None = None,
     threads: int | None = 2,
+    out: str | Path = "",
+    resume: bool = False,
 ) -> ToyResult:
-    """Train one model. Deterministic for a given seed, torch version and thread count.
+    """Train one toy model with the lab's engine (:func:`labkit.engine.fit`, ``toy`` preset). Deterministic for a
+    given seed, torch version and thread count; with ``out`` it checkpoints every epoch and ``resume`` continues.
 
-    ``callback(epoch, record)`` is called after each epoch with loss / train_acc / test_acc (for live plots);
-    ``progress`` shows a tqdm bar over epochs.
+    ``callback(epoch, record)`` is called after each epoch with loss / train_acc / test_acc (for live plots).
     """
-    if threads:
-        torch.set_num_threads(threads)
     if tuple(data.size) != tuple(config.input_size):
         raise ValueError(f"data is {data.size} but the config asks for input {config.input_size}")
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
     net, head, build_warnings = build(config)
     x_all = normalise(data.images)
     y_all = torch.from_numpy(data.labels)
-    tr = np.flatnonzero(data.is_train)
-    te = np.flatnonzero(~data.is_train)
-    params = list(net.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(config.per_class * len(IDENTITIES) / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    warm = steps_per_epoch * config.warmup_epochs
-
-    def lr_at(step: int) -> float:
-        return warmup_cosine_lr(step, total, warm, config.lr)
-
+    tr = torch.from_numpy(np.flatnonzero(data.is_train))
+    te = torch.from_numpy(np.flatnonzero(~data.is_train))
+    cfg = fit_config(config, threads, progress, str(out), resume)
+    spe = steps_per_epoch(config)
     history: dict[str, list[float]] = {"loss": [], "train_acc": [], "test_acc": [], "seconds": []}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    t0 = time.perf_counter()
 
-        bar = tqdm(total=config.epochs, desc=config.name, leave=True)
-    step, t0 = 0, time.perf_counter()
-    for epoch in range(config.epochs):
-        net.train()
-        head.train()
-        idx = tr[balanced_epoch(data.labels[tr], config.per_class, rng)]
-        loss_sum, correct, seen = 0.0, 0, 0
-        for start in range(0, len(idx), config.batch_size):
-            b = torch.from_numpy(idx[start : start + config.batch_size])
-            x, y = x_all[b], y_all[b]
-            flip = torch.rand(len(b), generator=gen) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step)
-            feats = net(x)
-            logits = head(feats, y)
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            with torch.no_grad():
-                pred = class_scores(head, feats, config.normalised).argmax(1)
-            loss_sum += float(loss.detach()) * len(b)
-            correct += int((pred == y).sum())
-            seen += len(b)
-        with torch.no_grad():
-            f_te = embed(net, x_all[te])
-            test_acc = float((class_scores(head, f_te, config.normalised).argmax(1) == y_all[te]).float().mean())
-        rec = {"loss": loss_sum / seen, "train_acc": correct / seen, "test_acc": test_acc,
-               "seconds": time.perf_counter() - t0}
-        for k, v in rec.items():
-            history[k].append(v)
-        if bar is not None:
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['train_acc']:.2f}", held=f"{test_acc:.2f}")
-            bar.update(1)
-        if callback is not None:
-            callback(epoch, rec)
-    if bar is not None:
-        bar.close()
+    def held_out(backbone: torch.nn.Module, head: torch.nn.Module, step: int) -> dict[str, float]:
+        pred = head(embed(backbone, x_all[te]), None).argmax(1)
+        return {"test_acc": float((pred == y_all[te]).float().mean())}
+
+    pending: dict[str, float] = {}
+
+    def on_record(rec: dict[str, Any]) -> None:
+        pending.update(rec)
+        if "test_acc" in rec:  # the evaluation closes an epoch
+            for k, key in (("loss", "loss"), ("train_acc", "train_acc"), ("test_acc", "test_acc")):
+                history[k].append(float(pending[key]))
+            history["seconds"].append(time.perf_counter() - t0)
+            if callback is not None:
+                callback(rec["step"] // spe - 1, {k: v[-1] for k, v in history.items()})
+
+    fit(net, head, (x_all[tr], y_all[tr]), cfg, evaluate=held_out, callback=on_record,
+        meta={"toy_config": asdict(config)})
     with torch.no_grad():
         feats = embed(net, x_all)
-        pred = class_scores(head, feats, config.normalised).argmax(1).numpy()
+        pred = head(feats, None).argmax(1).numpy()
     ok = pred == data.labels
     meta = {
         "seconds": round(time.perf_counter() - t0, 2), "torch": torch.__version__, "numpy": np.__version__,
-        "python": platform.python_version(), "threads": torch.get_num_threads(), "warnings": build_warnings,
-        "identities": list(IDENTITIES), "data": "8 LFW identities >= 60 images, 112x96 area-downsampled to "
+        "python": platform.python_version(), "threads": threads or torch.get_num_threads(),
+        "warnings": build_warnings, "identities": list(IDENTITIES),
+        "data": "8 LFW identities >= 60 images, 112x96 area-downsampled to "
         f"{config.input_size[0]}x{config.input_size[1]}, every 5th image per identity held back, balanced sampling",
     }
     return ToyResult(
