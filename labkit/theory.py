@@ -5,6 +5,9 @@ Every figure of those notebooks and every slider callback is a function here: pa
 was computed without a browser. ``build_*_explorer`` wire ipywidgets sliders to these callbacks; the figure is
 redrawn inside an ``ipywidgets.Output`` on every change.
 
+The exercises of both notebooks are checked by :func:`check_answer` against :data:`EXERCISES` (answers are variables of
+each notebook's ``parameters`` cell, ``None`` until answered).
+
 Equation numbers refer to the CosFace paper (Wang et al., CVPR 2018); Eqs. 8-16 are in its supplementary part.
 """
 
@@ -468,6 +471,86 @@ def check(answer: float, expected: float, what: str, tol: float = 1e-3) -> str:
     return f"correct: {what} = {answer}"
 
 
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of the theory notebooks: the notebook it sits in, what it asks, how to compute the expected
+    value with labkit (never typed in by hand), the hint shown for a wrong answer, and the tolerance (relative or
+    absolute)."""
+
+    notebook: str
+    what: str
+    expected: Callable[[], float]
+    hint: str
+    tol: float = 1e-3
+
+
+def _target_logit() -> float:
+    import torch
+
+    from labkit.losses import cosface_logits
+
+    return float(cosface_logits(torch.tensor([[0.8, 0.1]]), torch.tensor([0]), 64.0, 0.35)[0, 0])
+
+
+def _radial_sign() -> float:
+    g = lmcl_feature_gradient(np.array([0.95, 0.3]), np.eye(2), 0, m=0.35)
+    return math.copysign(1.0, g["radial"])
+
+
+#: The exercises, keyed by the name of the answer variable in the notebook's ``parameters`` cell.
+EXERCISES: dict[str, Exercise] = {
+    "ANSWER_TARGET_LOGIT": Exercise(
+        "01_softmax_to_cosine", "LMCL target logit for cos(theta_y) = 0.8, s = 64, m = 0.35", _target_logit,
+        "the margin comes off the cosine before the scale multiplies it (Eq. 4)"),
+    "ANSWER_LMCL_WIDTH": Exercise(
+        "01_softmax_to_cosine", "width of LMCL's grey strip for m = 0.25",
+        lambda: margin_width_across_diagonal("lmcl", 0.5, 0.25),
+        "the strip lies between the lines cos(theta1) - cos(theta2) = +m and = -m; measure across the diagonal, "
+        "not along an axis"),
+    "ANSWER_RADIAL_SIGN": Exercise(
+        "01_softmax_to_cosine", "sign of dL/d|x| once the margin is met (x = (0.95, 0.3), m = 0.35)", _radial_sign,
+        "in dL/dr = sum_j p_j (a_j - a_y), compare a_y = cos(theta_y) - m with a_j = cos(theta_j) for this x; "
+        "answer +1 or -1", tol=0.0),
+    "ANSWER_S_MIN_TWO_CLASSES": Exercise(
+        "02_bounds_on_s_and_m", "smallest s for C = 2 classes and P_W = 0.99 (Eq. 6)",
+        lambda: bounds.s_lower_bound(2, 0.99),
+        "put C = 2 in Eq. 6: the factor (C - 1)/C is 1/2 and (C - 1) P_W / (1 - P_W) is P_W / (1 - P_W)"),
+    "ANSWER_MARGIN_FIVE_IN_FOUR": Exercise(
+        "02_bounds_on_s_and_m", "largest usable margin for C = 5 classes in K = 4 dims (Eq. 7)",
+        lambda: bounds.reachable_margin(5, 4).value,
+        "C <= K + 1 here, so the regular simplex fits: what are its pair cosines, and what is 1 minus the largest?"),
+    "ANSWER_S_WITH_MARGIN": Exercise(
+        "02_bounds_on_s_and_m", "smallest s for C = 2, P_W = 0.99 and margin m = 0.5 (Eq. 6 with the margin)",
+        lambda: bounds.s_lower_bound_with_margin(2, 0.99, 0.5),
+        "divide ln((C - 1) P_W / (1 - P_W)) by C/(C - 1) - m; for two classes C/(C - 1) = 2"),
+}
+
+NOT_ANSWERED = "not answered yet"
+
+
+def check_answer(name: str, answer: Any) -> str:
+    """Exercise checker for the theory notebooks. ``name`` is the answer variable (a key of :data:`EXERCISES`),
+    ``answer`` its value. Returns a line to print, never raises for a wrong answer:
+
+    - ``None``: "<name>: not answered yet ..." (the default in the ``parameters`` cell);
+    - right within the exercise's tolerance: "correct: ...";
+    - otherwise (including something that is not a number): "not quite: <hint>".
+    """
+    if name not in EXERCISES:
+        raise KeyError(f"no exercise called {name!r}; known: {', '.join(EXERCISES)}")
+    ex = EXERCISES[name]
+    if answer is None:
+        return f"{name}: {NOT_ANSWERED} (set {name} in the parameters cell, or assign it above, and re-run this cell)"
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return f"{name}: not quite: give a number ({ex.what}); hint: {ex.hint}"
+    expected = float(ex.expected())
+    if math.isfinite(value) and math.isclose(value, expected, rel_tol=ex.tol, abs_tol=ex.tol):
+        return f"{name}: correct: {ex.what} = {value:g}"
+    return f"{name}: not quite: {value:g} is not the {ex.what}; hint: {ex.hint}"
+
+
 # ================================================================================================================
 # Notebook 02: bounds on s and m
 # ================================================================================================================
@@ -611,6 +694,52 @@ def margin_vs_classes(feat_dim: int, class_counts: list[int], steps: int = 600, 
     values = {f"C={c}": a for c, a in zip(cs, achieved)}
     values.update({f"bound C={c}": b for c, b in zip(cs, bound)})
     text = ", ".join(f"C={c}: {a:.4f} (bound {b:.4f})" for c, a, b in zip(cs, achieved, bound))
+    return CallbackResult(fig, text, values)
+
+
+def scale_margin_curves(num_classes: int = 8, p_w: float = 0.9, feat_dims: tuple[int, ...] = (2, 3),
+                        points: int = 120) -> CallbackResult:
+    """The smallest scale s against the margin m, for C classes and target centre posterior ``p_w``:
+
+    - Eq. 6 with the margin (:func:`labkit.bounds.s_lower_bound_with_margin`), valid for every arrangement and reached
+      by the simplex; it blows up at Eq. 7's C/(C-1);
+    - for each K in ``feat_dims`` the exact smallest s of the best arrangement we have
+      (:func:`labkit.bounds.recommend_scale_and_margin`'s arrangement: circle, simplex, signed axes or spread), which
+      blows up at that arrangement's own margin.
+
+    ``values`` holds, per curve, the margin where it blows up (``"pole ..."``) and s at m = 0 (``"s(m=0) ..."``).
+    """
+    import plotly.graph_objects as go
+
+    c = int(num_classes)
+    eq7 = c / (c - 1)
+    fig = go.Figure()
+    values: dict[str, float] = {"pole simplex": eq7, "s(m=0) simplex": bounds.s_lower_bound(c, p_w)}
+    ms = np.linspace(0.0, eq7, points, endpoint=False)
+    fig.add_trace(go.Scatter(x=ms, y=[bounds.s_lower_bound_with_margin(c, p_w, float(m)) for m in ms], mode="lines",
+                             name="any arrangement (Eq. 6 with m; simplex)", line=dict(color=OKABE_ITO["green"],
+                                                                                      dash="dash")))
+    colours = (OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["purple"], OKABE_ITO["orange"])
+    for i, k in enumerate(feat_dims):
+        rec = bounds.recommend_scale_and_margin(c, int(k), p_w)
+        pole = rec.arrangement_margin
+        mk = np.linspace(0.0, pole, points, endpoint=False)
+        if rec.weights is not None:
+            gram = rec.weights @ rec.weights.T
+            ys = [bounds.min_scale_for_gram(gram, p_w, float(m)) for m in mk]
+        else:
+            ys = [rec.s_arrangement if m == rec.m else float("nan") for m in mk]
+        fig.add_trace(go.Scatter(x=mk, y=ys, mode="lines", name=f"K = {k}: {rec.arrangement.split(' (')[0]}",
+                                 line=dict(color=colours[i % len(colours)])))
+        fig.add_vline(x=pole, line=dict(color=colours[i % len(colours)], dash="dot"))
+        fig.add_trace(go.Scatter(x=[rec.m], y=[rec.s_arrangement], mode="markers", marker=dict(size=10, symbol="star",
+                                 color=colours[i % len(colours)]), name=f"K = {k}: recommended (m, s)"))
+        values[f"pole K={k}"] = pole
+        values[f"s(m=0) K={k}"] = ys[0]
+    fig.add_vline(x=eq7, line=dict(color=OKABE_ITO["green"], dash="dot"))
+    fig.update_layout(title=f"Smallest scale s reaching P_W = {p_w:g} at the class centres, C = {c}",
+                      xaxis_title="cosine margin m", yaxis=dict(title="smallest s", type="log"), height=420, width=800)
+    text = "; ".join(f"{k} = {v:.4g}" for k, v in values.items())
     return CallbackResult(fig, text, values)
 
 

@@ -247,3 +247,53 @@ def test_shaded_regions_cover_the_right_points():
     assert not inside(fills["x3"], (c1, c2))
     # LMCL band |c1 - c2| <= m.
     assert inside(fills["x4"], (0.5, 0.7)) and not inside(fills["x4"], (0.5, 0.9))
+
+
+# ---------------------------------------------------------------- exercises: parameters-cell answers and the checker
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ANSWERS = Path(__file__).with_name("notebook_answers.json")
+
+
+def test_answers_file_covers_every_exercise():
+    answers = json.loads(ANSWERS.read_text())
+    listed = {name for per_nb in answers.values() for name in per_nb}
+    assert listed == set(theory.EXERCISES)
+    for nb, per_nb in answers.items():
+        for name in per_nb:
+            assert theory.EXERCISES[name].notebook == nb
+
+
+@pytest.mark.parametrize("name", sorted(theory.EXERCISES))
+def test_checker_accepts_the_answers_file_and_rejects_wrong_values(name):
+    answers = {k: v for per_nb in json.loads(ANSWERS.read_text()).values() for k, v in per_nb.items()}
+    assert theory.check_answer(name, answers[name]).startswith(f"{name}: correct")
+    assert theory.NOT_ANSWERED in theory.check_answer(name, None)
+    wrong = theory.check_answer(name, answers[name] + 1.0 if answers[name] != -1 else 1)
+    assert "not quite" in wrong and "hint" in wrong and theory.EXERCISES[name].hint in wrong
+    assert "not quite" in theory.check_answer(name, "twenty")
+
+
+def test_every_answer_is_a_parameter_of_its_notebook_defaulting_to_none():
+    from labkit.notebooks import NOTEBOOK_DIR, default_parameters
+
+    answers = json.loads(ANSWERS.read_text())
+    for nb, per_nb in answers.items():
+        params = default_parameters(NOTEBOOK_DIR / f"{nb}.ipynb")
+        for name in per_nb:
+            assert name in params and params[name] is None, (nb, name)
+
+
+def test_checker_rejects_an_unknown_exercise():
+    with pytest.raises(KeyError, match="ANSWER_TARGET_LOGIT"):
+        theory.check_answer("ANSWER_NOPE", 1.0)
+
+
+def test_scale_margin_curves_blow_up_at_the_margins():
+    res = theory.scale_margin_curves(8, 0.9, feat_dims=(2,), points=40)
+    assert res.values["pole simplex"] == pytest.approx(8 / 7)
+    assert res.values["pole K=2"] == pytest.approx(1 - math.cos(math.pi / 4))
+    assert res.values["s(m=0) K=2"] == pytest.approx(bounds.min_scale_on_circle(8, 0.9, 0.0))
+    assert res.values["s(m=0) simplex"] == pytest.approx(bounds.s_lower_bound(8, 0.9))
