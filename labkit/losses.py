@@ -100,17 +100,25 @@ def _check_scale(s: float, num_classes: int, p_w: float, strict: bool) -> None:
 
 
 def _check_margin(m: float, num_classes: int, feat_dim: int, strict: bool, angle: bool = False) -> None:
-    """Warn when m is at or past the largest margin C weights can have in K dims (``angle``: ArcFace's radians)."""
-    bound = m_upper_bound(num_classes, feat_dim)
-    value, unit = bound.value, ""
-    if angle:
-        value, unit = math.acos(max(-1.0, 1.0 - bound.value)), " rad (angle form)"
+    """Warn when m is at or past the largest margin C weights can have in K dims (``angle``: ArcFace's radians).
+
+    The reference is :func:`labkit.bounds.reachable_margin`: Eq. 7's closed form where it is exact (K = 2, C <= K+1),
+    else the best arrangement the lab has computed (notebook 02, section 3.3), so that e.g. 8 classes in 3-D warn
+    from m = 0.74 rather than Eq. 7's unreachable 8/7. ``strict`` raises only past the rigorous ceiling, because a
+    searched arrangement is not a proof that no better one exists.
+    """
+    from labkit.bounds import reachable_margin
+
+    r = reachable_margin(num_classes, feat_dim, search=False)
+    value, upper, unit = r.value, r.upper, ""
+    if angle:  # the angular margin between the two nearest weights: arccos(1 - cosine margin)
+        value, upper, unit = math.acos(max(-1.0, 1.0 - value)), math.acos(max(-1.0, 1.0 - upper)), " rad (angle form)"
     if m >= value:
-        _warn_or_raise(
-            f"m={m} is at or past the Eq. 7 upper bound {value:.4f}{unit} for C={num_classes} classes in "
-            f"K={feat_dim} dimensions ({bound.regime}): no arrangement of the class weights leaves that much margin "
-            "between every pair of classes, so training will degrade (the margin cannot be met and the loss stays "
-            f"high). Use m < {value:.4f}, or pass strict=True to make this an error.", MarginBoundWarning, strict)
+        msg = (f"m={m} is at or past the largest margin {value:.4f}{unit} that C={num_classes} class weights can have "
+               f"in K={feat_dim} dimensions ({r.method}; Eq. 7's bound is {m_upper_bound(num_classes, feat_dim).value:.4f}): "
+               "no arrangement of the weights leaves that much margin between every pair of classes, so training will "
+               f"degrade (the margin cannot be met and the loss stays high). Use m < {value:.4f}.")
+        _warn_or_raise(msg, MarginBoundWarning, strict and m >= upper)
 
 
 def _check_nonnegative_margin(m: float) -> float:

@@ -22,17 +22,7 @@ import numpy as np
 
 from labkit import bounds
 
-# Okabe-Ito colour-blind-safe palette.
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-    "black": "#000000",
-}
+from labkit.palette import OKABE_ITO  # noqa: E402  (the lab's one palette)
 CLASS_COLOURS = (OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["green"], OKABE_ITO["purple"])
 MARGIN_GREY = "rgba(120,120,120,0.35)"
 OVERLAP_FILL = "rgba(230,159,0,0.35)"
@@ -750,7 +740,8 @@ def scale_margin_curves(num_classes: int = 8, p_w: float = 0.9, feat_dims: tuple
 
 def _wire(callback: Callable[..., CallbackResult], sliders: dict[str, Any], title: str) -> tuple[Any, dict, Any, Any]:
     import ipywidgets as widgets
-    from IPython.display import display
+
+    from labkit.notebooks import show_in_output
 
     out = widgets.Output()
     readout = widgets.HTML(value="")
@@ -767,9 +758,9 @@ def _wire(callback: Callable[..., CallbackResult], sliders: dict[str, Any], titl
             readout.value = f"<b>Not drawable:</b> {exc}"
             return
         readout.value = res.text
-        with out:
-            out.clear_output(wait=True)
-            display(res.figure)
+        # Replace the Output's content instead of printing into it under `with out:`: capturing during the cell
+        # that builds the explorer hung papermill and Voila (labkit.notebooks.show_in_output explains the chain).
+        show_in_output(out, res.figure)
 
     for s in sliders.values():
         s.observe(redraw, names="value")

@@ -441,7 +441,7 @@ def test_margin_bound_warning_and_strict():
     assert head.m == 0.35  # a warning, the head is still built
     with pytest.warns(L.MarginBoundWarning):
         L.CosFaceHead(2, 8, s=16.0, m=bound)  # at the bound
-    with pytest.raises(ValueError, match="Eq. 7 upper bound 0.2929"):
+    with pytest.raises(ValueError, match="largest margin 0.2929"):
         L.CosFaceHead(2, 8, s=16.0, m=0.35, strict=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -526,3 +526,21 @@ def test_head_kwargs_picks_what_each_head_takes():
         L.head_kwargs("sphereface", m=0.35)
     head, msgs = L.make_head_quietly("cosface", 2, 8, s=16, m=0.45)
     assert head.m == 0.45 and any("MarginBoundWarning" in m for m in msgs)
+
+
+def test_margin_warning_uses_the_reachable_margin_when_c_exceeds_k_plus_1():
+    """8 classes in 3-D: Eq. 7 only says m < 8/7, but no arrangement beats the best spread (~0.74); the head warns
+    against that, and strict mode raises only past the rigorous ceiling (a searched spread is not a proof)."""
+    from labkit.bounds import reachable_margin
+
+    r = reachable_margin(8, 3, search=False)
+    assert 0.73 < r.value < 0.75 < r.upper < 8 / 7
+    with pytest.warns(L.MarginBoundWarning, match="largest margin 0.73"):
+        L.CosFaceHead(3, 8, s=16.0, m=0.8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        L.CosFaceHead(3, 8, s=16.0, m=0.7)  # below the best spread: silent
+    with pytest.warns(L.MarginBoundWarning):
+        L.CosFaceHead(3, 8, s=16.0, m=0.76, strict=True)  # between spread and ceiling: a warning, not an error
+    with pytest.raises(ValueError, match="largest margin"):
+        L.CosFaceHead(3, 8, s=16.0, m=0.8, strict=True)
