@@ -16,6 +16,9 @@ to the class weight), an ``evaluate`` hook every ``eval_every`` steps (LFW probe
 for live plots, atomic checkpoints every ``ckpt_every`` steps and at the end, exact ``resume``, and several
 processes under ``torchrun`` (DistributedDataParallel; the global batch is split over the ranks and the union of
 their batches is the single-process batch).
+
+Why one module of ~450 lines: the loop, its data order and its checkpoint/resume logic must be read together to see
+that a resumed run replays exactly what an uninterrupted one does; splitting them would hide that.
 """
 
 from __future__ import annotations
