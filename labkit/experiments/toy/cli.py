@@ -75,7 +75,7 @@ def _verify(argv: list[str]) -> int:
 
 
 def _sweep(argv: list[str]) -> int:
-    from labkit.experiments.toy.sweep import M_GRID, S_GRID, grid, run_sweep, shipped_sweep_dir, write_manifest
+    from labkit.experiments.toy.sweep import M_GRID, S_GRID, SEEDS, grid, run_sweep, shipped_sweep_dir, write_manifest
 
     p = cli.ArgumentParser(prog="python -m labkit toy sweep",
                            description="train softmax plus CosFace at every (m, s) of the grid; write a MANIFEST")
@@ -85,10 +85,13 @@ def _sweep(argv: list[str]) -> int:
                    help=f"cosine margins m >= 0 (default {', '.join(map(str, M_GRID))})")
     p.add_argument("--ss", type=cli.positive_float, nargs="+", default=None,
                    help=f"scales s > 0 (default {', '.join(f'{x:g}' for x in S_GRID)})")
+    p.add_argument("--seeds", type=cli.nonnegative_int, nargs="+", default=None,
+                   help=f"seeds of the grid (default {' '.join(map(str, SEEDS))}; overrides --seed)")
     args = p.parse_args(argv)
     out = args.out or shipped_sweep_dir()
     _check_out(out)
-    cfgs = grid(args.ms or M_GRID, args.ss or S_GRID, seed=args.seed, epochs=args.epochs)
+    seeds = args.seeds if args.seeds is not None else (SEEDS if "--seed" not in argv else [args.seed])
+    cfgs = grid(args.ms or M_GRID, args.ss or S_GRID, seed=seeds, epochs=args.epochs)
     _check_heads(cfgs, flags="--ms/--ss")
     import torch
 
@@ -96,9 +99,9 @@ def _sweep(argv: list[str]) -> int:
 
     torch.set_num_threads(args.threads)
     data = load_toy_data(args.data)
-    run_sweep(out, data, cfgs)
+    run_sweep(out, data, cfgs, threads=args.threads)
     cmd = "python -m labkit toy sweep " + " ".join(argv)
-    print(f"manifest: {write_manifest(out, cmd, args.seed)}")
+    print(f"manifest: {write_manifest(out, cmd, seeds)}")
     return 0
 
 

@@ -73,7 +73,7 @@ def margin_animation(sweep, s: float, split: str = "train"):
     """A plotly figure with one frame per m at scale ``s`` (play button and slider), the normalised features."""
     import plotly.graph_objects as go
 
-    runs = [sweep.get(m, s) for m in sweep.ms]
+    runs = [sweep.get(m, s) for m in sweep.ms_at(s)]
     runs = [r for r in runs if abs(r.config.s - s) < 1e-9]
     frames = [go.Frame(data=_traces(r, 2, split, showlegend=True), name=f"{r.config.m:.2f}") for r in runs]
     fig = go.Figure(data=frames[0].data if frames else [], frames=frames)
