@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 def epoch_time(input_size: tuple[int, int], steps: int, batch: int = 64) -> float:
     from labkit.losses import make_head
-    from labkit.experiments.toy.model import ToyNet
+    from labkit.models import SmallCNN as ToyNet
 
     torch.manual_seed(0)
     net, head = ToyNet(input_size, bn_before_feature=False), make_head("cosface", 2, 8, s=16.0, m=0.2)

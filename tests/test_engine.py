@@ -114,7 +114,7 @@ from labkit.losses import make_head
 from labkit.presets import preset
 from labkit.data import SyntheticFaces
 from labkit.models import make_model
-from labkit.experiments.toy.model import ToyNet
+from labkit.models import SmallCNN as ToyNet
 
 name, out, resume, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "1", float(sys.argv[4])
 torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 """The 8-identity, 2-D-feature toy experiment of the CosFace paper (Sec. 3.4, Fig. 4).
 
 - :mod:`labkit.experiments.toy.data`     the 8 LFW identities, decoded once, downsampled, cached; split; balanced sampling
-- :mod:`labkit.experiments.toy.model`    a small CNN ending in a bias-free 2-D feature layer
+- :mod:`labkit.experiments.toy.model`    the class weights started evenly on the circle (network: labkit.models.SmallCNN)
 - :mod:`labkit.experiments.toy.train`    ``train_toy(ToyConfig(...), data) -> ToyResult`` (deterministic with a seed)
 - :mod:`labkit.experiments.toy.metrics`  accuracy, angular spread, neighbour gaps, comparison with the Eq. 7 bound
 - :mod:`labkit.experiments.toy.sweep`    the grid over (m, s) plus softmax, the shipped copy and its MANIFEST (``verify``)

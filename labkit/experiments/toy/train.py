@@ -24,7 +24,8 @@ from labkit.losses import make_head_quietly
 from labkit.presets import preset
 
 from labkit.experiments.toy.data import IDENTITIES, ToyData, balanced_epoch, normalise
-from labkit.experiments.toy.model import ToyNet, circle_order, spread_weights_on_circle
+from labkit.experiments.toy.model import circle_order, spread_weights_on_circle
+from labkit.models import SmallCNN
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,13 @@ def fit_config(config: ToyConfig, threads: int | None = 2, progress: bool = Fals
     )
 
 
-def build(config: ToyConfig) -> tuple[ToyNet, torch.nn.Module, list[str]]:
+def build(config: ToyConfig) -> tuple[SmallCNN, torch.nn.Module, list[str]]:
     """The network and head for ``config`` (seeded); returns the warnings raised while building the head (e.g. the
     ``MarginBoundWarning`` of Eq. 7 for m = 0.35 / 0.45), recorded instead of printed."""
     if config.weight_init not in ("circle", "default"):
         raise ValueError(f"weight_init must be 'circle' or 'default', got {config.weight_init!r}")
     torch.manual_seed(config.seed)
-    net = ToyNet(config.input_size, bn_before_feature=config.bn_before_feature)
+    net = SmallCNN(config.input_size, feat_dim=2, bn_before_feature=config.bn_before_feature)
     head, caught = make_head_quietly(config.head, 2, len(IDENTITIES), **config.head_kwargs())
     if config.normalised and config.weight_init == "circle":
         order = circle_order(len(IDENTITIES), config.seed if config.weight_order == "random" else None)
