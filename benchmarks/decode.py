@@ -57,7 +57,7 @@ def _rate(blobs: list[bytes], seconds: float, post) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
-    ap.add_argument("--loader", action="store_true", help="also time make_train_loader(workers='auto')")
+    ap.add_argument("--loader", action="store_true", help="also time the engine's training loader (labkit.engine.dataset_loader) with one worker per core")
     args = ap.parse_args(argv)
     import torch
 
@@ -81,13 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<40} {_rate(blobs, args.seconds, post):8.0f} images/s per core  ({src}, {len(blobs)} files)")
     if args.loader:
         from labkit.data.folders import IdentityFolderDataset
-        from labkit.data.loader import auto_workers, make_train_loader
         from labkit.data.synthetic import SyntheticFaces
+        from labkit.engine import BatchPlan, cores_available, dataset_labels, dataset_loader
 
         folder = root / "lfw_aligned_112x96" / "lfw-112x96"
         ds = IdentityFolderDataset(folder, min_images=10) if folder.is_dir() else SyntheticFaces(100, 50)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        loader = make_train_loader(ds, batch_size=256, device=device)
+        workers = cores_available()
+        loader = dataset_loader(ds, BatchPlan(dataset_labels(ds), batch=256), 0, 1_000, workers=workers,
+                                pin_memory=torch.cuda.is_available())
         n, t0 = 0, None
         for k, (x, _) in enumerate(loader):
             if k == 2:
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             if t0 and time.perf_counter() - t0 > args.seconds:
                 break
         rate = n / (time.perf_counter() - t0) if t0 else float("nan")
-        print(f"{'training loader (workers=auto=' + str(auto_workers(device)) + ')':<40} {rate:8.0f} images/s total")
+        print(f"{'training loader (' + str(workers) + ' workers)':<40} {rate:8.0f} images/s total")
     return 0
 
 

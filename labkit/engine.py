@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from labkit import checkpoint, config
 
-__all__ = ["FitConfig", "FitResult", "BatchPlan", "flip_mask", "apply_flip", "lr_at", "fit", "embed",
+__all__ = ["FitConfig", "FitResult", "BatchPlan", "dataset_loader", "dataset_labels", "flip_mask", "apply_flip", "lr_at", "fit", "embed",
            "cores_available"]
 
 
@@ -194,6 +194,16 @@ class _PlanSampler(torch.utils.data.Sampler):
     def __iter__(self):
         for t in range(self.start, self.steps):
             yield self.plan.rank_batch(t, self.rank, self.world).tolist()
+
+
+def dataset_loader(data: Dataset, plan: BatchPlan, start: int, steps: int, rank: int = 0, world: int = 1,
+                   workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    """The DataLoader :func:`fit` reads a Dataset on disk through: this rank's share of the global batch of each step
+    ``start .. steps-1`` (:class:`BatchPlan`), decoded by ``workers`` processes. Flips are applied by :func:`fit`
+    on the batch (:func:`apply_flip`), never inside the loader. ``benchmarks/decode.py --loader`` times it."""
+    sampler = _PlanSampler(plan, start, steps, rank, world)
+    return DataLoader(data, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory,
+                      prefetch_factor=4 if workers else None)
 
 
 def flip_mask(seed: int, step: int, batch: int, rank: int = 0, world: int = 1) -> Tensor:
@@ -358,9 +368,7 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
                     idx = torch.from_numpy(plan.rank_batch(t, rank, world))
                     yield x_all[idx], y_all[idx]
             else:
-                sampler = _PlanSampler(plan, start, cfg.steps, rank, world)
-                yield from DataLoader(data, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=on_gpu,
-                                      prefetch_factor=4 if cfg.workers else None)
+                yield from dataset_loader(data, plan, start, cfg.steps, rank, world, cfg.workers, on_gpu)
 
         def save(step: int) -> None:
             if rank == 0 and ckpt_path is not None:

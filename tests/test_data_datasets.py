@@ -9,7 +9,7 @@ from PIL import Image
 
 from labkit.data import IdentityFolderDataset
 from labkit.data.cli import main as data_main
-from labkit.data.loader import RandomHorizontalFlip, auto_workers, make_train_loader
+from labkit.engine import BatchPlan, dataset_labels, dataset_loader
 from labkit.data.synthetic import SyntheticFaces
 
 
@@ -39,15 +39,15 @@ def test_corrupt_jpeg_is_skipped_and_counted_through_a_loader(tmp_path):
     (tmp_path / "A" / "1.jpg").write_bytes(good[: len(good) // 2])  # truncated JPEG
     (tmp_path / "B" / "2.jpg").write_bytes(b"not an image")
     ds = IdentityFolderDataset(tmp_path)
-    loader = make_train_loader(ds, batch_size=2, workers=0, drop_last=False)
+    loader = dataset_loader(ds, BatchPlan(dataset_labels(ds), batch=2), 0, 3, workers=0)  # one epoch: 3 steps of 2
     n = sum(len(y) for _, y in loader)
     assert n == 6
     assert sorted(p.name for p in ds.skipped) == ["1.jpg", "2.jpg"]
     # with worker processes the main process still sees the count, once per file, over two epochs
     ds = IdentityFolderDataset(tmp_path)
-    loader = make_train_loader(ds, batch_size=2, workers=2, drop_last=False)
-    for _ in range(2):
-        assert sum(len(y) for _, y in loader) == 6
+    plan = BatchPlan(dataset_labels(ds), batch=2)
+    for epoch in range(2):
+        assert sum(len(y) for _, y in dataset_loader(ds, plan, 3 * epoch, 3 * epoch + 3, workers=2)) == 6
     assert ds.skipped == set()  # the main process decoded nothing itself
     assert ds.skipped_count == 2
     assert sorted(p.relative_to(tmp_path).as_posix() for p in ds.skipped_paths()) == ["A/1.jpg", "B/2.jpg"]
@@ -68,14 +68,14 @@ def test_synthetic_faces_deterministic_any_size():
         small.image(6)
 
 
-def test_train_loader_flips_shuffles_and_uses_workers():
+def test_the_engine_loader_shuffles_splits_ranks_and_uses_workers():
     ds = SyntheticFaces(num_classes=4, images_per_class=8, seed=0)
-    loader = make_train_loader(ds, batch_size=8, workers=2, seed=1)
-    assert loader.num_workers == 2 and loader.persistent_workers and loader.drop_last
+    plan = BatchPlan(dataset_labels(ds), batch=8, seed=1)
+    loader = dataset_loader(ds, plan, 0, 4, workers=2)
+    assert loader.num_workers == 2
     labels = torch.cat([y for _, y in loader])
-    assert sorted(labels.tolist()) == sorted(ds.targets.tolist())
+    assert sorted(labels.tolist()) == sorted(ds.targets.tolist())  # one epoch: every image once
     assert labels.tolist() != ds.targets.tolist()  # shuffled
-    x = ds[0][0]
-    flips = [torch.equal(RandomHorizontalFlip()(x), x.flip(-1)) for _ in range(200)]
-    assert 60 < sum(flips) < 140
-    assert auto_workers("cuda", cores=16) == 15 and auto_workers("cpu", cores=2) == 1 and auto_workers("cpu", cores=1) == 0
+    halves = [torch.cat([y for _, y in dataset_loader(ds, plan, 0, 4, rank=r, world=2)]) for r in range(2)]
+    assert sorted(torch.cat(halves).tolist()) == sorted(labels.tolist())  # two ranks read the same global batches
+

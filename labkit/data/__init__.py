@@ -11,7 +11,7 @@
 - ``labkit.data.megaface``  MegaFace Challenge 1 devkit lists and noise lists
 - ``labkit.data.synthetic`` deterministic face-shaped images at any size and class count
 - ``labkit.data.align``     5-point similarity alignment to 112x96 (and the landmark-free fallback)
-- ``labkit.data.loader``    the training DataLoader (flips, workers, pinned memory)
+
 - ``labkit.data.cli``       ``python -m labkit data get|info|align``
 """
 
@@ -21,7 +21,6 @@ from labkit.data.folders import IdentityFolderDataset, scan_identity_folders
 from labkit.data.images import CorruptImageError, crop_arcface_to_sphereface, load_image, to_tensor
 from labkit.data.layout import locate
 from labkit.data.lfw import LFWPairs, Pair, ProtocolFormatError, lfw_paths, pair_paths, read_pairs, read_people
-from labkit.data.loader import make_train_loader
 from labkit.data.recordio import RecordIODataset
 from labkit.data.synthetic import SyntheticFaces
 from labkit.data.ytf import VideoPair, read_ytf_splits
@@ -41,7 +40,6 @@ __all__ = [
     "lfw_paths",
     "load_image",
     "locate",
-    "make_train_loader",
     "pair_paths",
     "read_landmarks",
     "read_pairs",
