@@ -1,0 +1,86 @@
+"""The lab's faces (notebook 07 section 2): identity-disjoint training people and test pairs from the LFW View 1
+protocol files, decoded once and cached as uint8 in :func:`labkit.config.cache_dir` (never in the data root)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from labkit.data.lfw import devtest_pairs  # the one fold assignment of the View 1 DevTest pairs
+from labkit.experiments.lab_scale.configs import BACKBONES, DataConfig
+
+
+@dataclass
+class LabData:
+    """Network input for training and testing: normalised pixels (N, 3, H, W); mirror images are made on the fly
+    (:func:`labkit.engine.apply_flip` in training, ``x.flip(3)`` for the test-time flip)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    classes: list[str]
+    test_x: torch.Tensor
+    test_rel: list[str]
+    pair_index: np.ndarray  # (n_pairs, 2) rows of test_x
+    pair_same: np.ndarray
+    pair_fold: np.ndarray
+    data_config: DataConfig
+    info: dict[str, Any] = field(default_factory=dict)
+    backbone: str = "cnn"
+
+
+def identity_split(root: str | Path | None = None, min_images: int = 2) -> tuple[dict[str, int], dict[str, int]]:
+    """View 1 people: (training people with >= ``min_images`` images, all DevTest people), from the protocol files.
+    Raises ValueError if the two share anybody (they do not in the official files)."""
+    from labkit.data.lfw import protocol_path, read_people
+
+    train = {n: c for n, c in read_people(protocol_path("peopleDevTrain.txt", root)).items() if c >= min_images}
+    test = read_people(protocol_path("peopleDevTest.txt", root))
+    shared = sorted(set(train) & set(test))
+    if shared:
+        raise ValueError(f"peopleDevTrain and peopleDevTest share {len(shared)} people, e.g. {shared[:3]}")
+    return train, test
+
+
+def load_lab_data(
+    data_config: DataConfig | None = None, root: str | Path | None = None, cache: bool = True, progress: bool = True,
+    backbone: str = "cnn",
+) -> LabData:
+    """The lab's training and DevTest input: pixels at ``image_size``, (x - 127.5) / 128. The faces are decoded
+    once and cached as uint8 (first build: ~7,300 images, under a minute; afterwards a few seconds)."""
+    from labkit.data.images import face_images
+    from labkit.data.lfw import lfw_paths
+    from labkit.experiments.toy.data import normalise
+
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; valid names are {', '.join(BACKBONES)}")
+    dc = data_config or DataConfig()
+    folder = lfw_paths(root, variant="aligned")
+    train_people, _ = identity_split(root, dc.min_images)
+    pairs = devtest_pairs(root, dc.n_folds)
+    classes = sorted(train_people)
+    train_rel, train_y = [], []
+    for label, name in enumerate(classes):
+        files = sorted((folder / name).glob("*.jpg"))[: dc.max_per_identity]
+        if len(files) < dc.min_images:
+            raise FileNotFoundError(f"{folder / name}: {len(files)} images, the protocol file lists {train_people[name]}")
+        train_rel += [f"{name}/{f.name}" for f in files]
+        train_y += [label] * len(files)
+    test_rel = sorted({r for p in pairs for r in p.relpaths()})
+    size = dc.image_size
+    images = face_images(folder, train_rel + test_rel, size, cache=cache, progress=progress)
+    n = len(train_rel)
+    info: dict[str, Any] = {"train_people": len(classes), "train_images": n, "test_images": len(test_rel),
+                            "pairs": len(pairs), "folds": dc.n_folds, "backbone": backbone,
+                            "input": f"{size[0]}x{size[1]} RGB pixels"}
+    x = normalise(images)
+    row = {r: i for i, r in enumerate(test_rel)}
+    pair_index = np.array([[row[a], row[b]] for a, b in (p.relpaths() for p in pairs)], dtype=np.int64)
+    return LabData(
+        train_x=x[:n], train_y=torch.as_tensor(train_y, dtype=torch.int64), classes=classes, test_x=x[n:],
+        test_rel=test_rel, pair_index=pair_index, pair_same=np.array([p.same for p in pairs]),
+        pair_fold=np.array([p.fold for p in pairs]), data_config=dc, info=info, backbone=backbone,
+    )

@@ -1,0 +1,160 @@
+"""Statistics and tables of the lab-scale grid (notebook 07 sections 4-8): mean ± s.e. over seeds, paired
+differences between settings on the same split and seed, per-run convergence and final diagnostics, and the
+computed one-line statements the notebook prints next to its numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from labkit.experiments.lab_scale.training import convergence_checks
+
+#: two-sided 95 % Student t quantiles by degrees of freedom (1..30); larger df use 1.96
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def t95(df: int) -> float:
+    """The two-sided 95 % Student t quantile for ``df`` degrees of freedom."""
+    return _T95[df - 1] if 1 <= df <= len(_T95) else 1.96
+
+
+def summarize(records: Sequence[dict[str, Any]], by: str = "label") -> list[dict[str, Any]]:
+    """One row per ``by`` value, in first-seen order (notebook 07 sections 5-7): mean accuracy over seeds and its
+    standard error std(ddof=1)/sqrt(n) over seeds (with a single seed the run's 10-fold s.e.; ``se_kind`` says
+    which), the s.e. over all seed x fold accuracies (``se_seed_fold``), and the means of the final-epoch
+    diagnostics."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(r[by], []).append(r)
+    rows = []
+    for name, rs in groups.items():
+        acc = np.array([r["accuracy"] for r in rs])
+        folds = np.concatenate([np.asarray(r["fold_accuracies"], float) for r in rs])
+        n = len(rs)
+        se, kind = ((float(acc.std(ddof=1) / math.sqrt(n)), f"over {n} seeds") if n > 1
+                    else (float(rs[0]["std_err"]), "10-fold, 1 seed"))
+        last = [r["history"][-1] for r in rs if r.get("history")]
+        rows.append({
+            by: name, "config": rs[0]["config"], "n_seeds": n, "accuracy": float(acc.mean()), "se": se, "se_kind": kind,
+            "se_seed_fold": float(folds.std(ddof=1) / math.sqrt(folds.size)),
+            "train_loss": float(np.mean([r["train_loss"] for r in rs])), "seconds": float(sum(r["seconds"] for r in rs)),
+            "train_acc": float(np.mean([h["train_acc"] for h in last])) if last else float("nan"),
+            "loss_no_margin": float(np.mean([h["loss_no_margin"] for h in last])) if last else float("nan"),
+            "feat_norm": float(np.mean([h["feat_norm"] for h in last])) if last else float("nan"),
+            "angle_deg": float(np.mean([h["angle_deg"] for h in last])) if last else float("nan"),
+            "converged": int(sum(convergence_checks(r["history"])["passes"] for r in rs if r.get("history"))),
+        })
+    return rows
+
+
+def paired_difference(records: Sequence[dict[str, Any]], a: str, b: str, by: str = "label") -> dict[str, Any]:
+    """Accuracy of ``a`` minus accuracy of ``b``, paired on the same seed (same initial backbone, batch order and
+    test folds), notebook 07 sections 5-7. Returns the mean difference, its s.e. over seeds, the s.e. over the
+    seed x fold differences (``se_seed_fold``, 10 x seeds values), a 95 % interval from the seed-fold s.e., how many
+    seeds have the sign of the mean, and ``resolved`` ("larger than its noise"): the interval excludes 0 *and* every
+    seed has the same sign (the interval alone treats the folds of one seed as independent of each other)."""
+    ra = {r["seed"]: r for r in records if r[by] == a}
+    rb = {r["seed"]: r for r in records if r[by] == b}
+    seeds = sorted(set(ra) & set(rb))
+    if not seeds:
+        raise ValueError(f"no seed has both {a!r} and {b!r}")
+    d = np.array([ra[s]["accuracy"] - rb[s]["accuracy"] for s in seeds])
+    df = np.concatenate([np.asarray(ra[s]["fold_accuracies"]) - np.asarray(rb[s]["fold_accuracies"]) for s in seeds])
+    mean = float(d.mean())
+    se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+    se_sf = float(df.std(ddof=1) / math.sqrt(df.size))
+    half = t95(df.size - 1) * se_sf
+    same = int(np.sum(np.sign(d) == np.sign(mean))) if mean != 0 else 0
+    return {"a": a, "b": b, "n_seeds": len(seeds), "diff": mean, "se": se, "se_seed_fold": se_sf,
+            "ci95": (mean - half, mean + half), "resolved": bool(abs(mean) > half and same == len(seeds)),
+            "same_sign_seeds": same, "per_seed": [float(x) for x in d]}
+
+
+def describe_difference(p: dict[str, Any]) -> str:
+    """One computed sentence for a paired difference (printed next to the table it comes from)."""
+    verdict = ("larger than its noise (the 95 % interval excludes 0 and every seed agrees)" if p["resolved"] else
+               "not larger than its noise (" + ("the 95 % interval includes 0" if p["ci95"][0] <= 0 <= p["ci95"][1]
+                                                 else "the seeds disagree in sign") + ")")
+    return (f"{p['a']} − {p['b']}: {100 * p['diff']:+.2f} points, s.e. {100 * p['se']:.2f} over {p['n_seeds']} seeds "
+            f"({100 * p['se_seed_fold']:.2f} over {10 * p['n_seeds']} seed×fold pairs; 95 % interval "
+            f"{100 * p['ci95'][0]:+.2f} to {100 * p['ci95'][1]:+.2f}); same sign in {p['same_sign_seeds']} of "
+            f"{p['n_seeds']} seeds: {verdict}.")
+
+
+def difference_table(pairs: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of paired differences (points)."""
+    lines = ["| difference | mean (points) | s.e. over seeds | s.e. over seed×fold | 95 % interval | per seed | larger than noise? |",
+             "|---|---|---|---|---|---|---|"]
+    for p in pairs:
+        lines.append(f"| {p['a']} − {p['b']} | {100 * p['diff']:+.2f} | {100 * p['se']:.2f} | {100 * p['se_seed_fold']:.2f} | "
+                     f"{100 * p['ci95'][0]:+.2f} … {100 * p['ci95'][1]:+.2f} | "
+                     f"{', '.join(f'{100 * x:+.1f}' for x in p['per_seed'])} | {'yes' if p['resolved'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def convergence_table(records: Sequence[dict[str, Any]]) -> str:
+    """Markdown table, one row per run (notebook 07 section 4): the last three epochs' ranges behind
+    :func:`labkit.experiments.lab_scale.converged` and the verdict."""
+    lines = ["| run | seed | epochs | train acc | Δ train acc (last 3) | Δ loss w/o margin (nat) | Δ verification | converged |",
+             "|---|---|---|---|---|---|---|---|"]
+    seen = set()
+    for r in records:
+        key = (json.dumps(r["config"] | {"label": ""}, sort_keys=True), r["seed"])
+        if key in seen:
+            continue
+        seen.add(key)
+        c = convergence_checks(r["history"])
+        lines.append(f"| {r['label']} | {r['seed']} | {len(r['history'])} | {100 * r['history'][-1]['train_acc']:.1f} % | "
+                     f"{100 * c.get('train_acc_range', float('nan')):.2f} pt | {c.get('loss_range', float('nan')):.3f} | "
+                     f"{100 * c.get('verification_range', float('nan')):.2f} pt | {'yes' if c['passes'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def diagnostics_table(summary: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of the final-epoch diagnostics per setting (means over seeds), notebook 07 sections 5-7."""
+    lines = ["| setting | train acc (%) | loss w/o margin | mean feature norm \\|x\\| | mean angle to class weight (°) | converged runs |",
+             "|---|---|---|---|---|---|"]
+    for r in summary:
+        lines.append(f"| {r['label']} | {100 * r['train_acc']:.1f} | {r['loss_no_margin']:.3f} | {r['feat_norm']:.2f} | "
+                     f"{r['angle_deg']:.1f} | {r['converged']} of {r['n_seeds']} |")
+    return "\n".join(lines)
+
+
+def save_records(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(list(records), indent=1) + "\n")
+    return path
+
+
+def load_records(path: str | Path) -> list[dict[str, Any]]:
+    return json.loads(Path(path).read_text())
+
+
+def markdown_table(summary: Sequence[dict[str, Any]], paper_rows: dict[str, dict[str, float]] | None = None,
+                   paper_names: dict[str, str] | None = None) -> str:
+    """A Markdown table (notebook 07 sections 5-7): setting, lab accuracy (%) mean ± s.e. (and what the s.e. is
+    over), the s.e. over seed x fold accuracies, seeds, run time; with ``paper_rows`` a column of the paper's
+    published LFW accuracy (``paper_names`` maps lab labels to paper row names, after dropping an ", N epochs"
+    suffix; a missing row reads "not reported")."""
+    head = "| setting | lab accuracy (%) | s.e. over | s.e. over seed×fold | time (s) |"
+    rule = "|---|---|---|---|---|"
+    if paper_rows is not None:
+        head, rule = head + " paper LFW (%) |", rule + "---|"
+    lines = [head, rule]
+    for r in summary:
+        line = (f"| {r['label']} | {100 * r['accuracy']:.2f} ± {100 * r['se']:.2f} | {r['se_kind']} | "
+                f"{100 * r.get('se_seed_fold', float('nan')):.2f} | {r['seconds']:.0f} |")
+        if paper_rows is not None:
+            base = re.sub(r", \d+ epochs$", "", r["label"])
+            name = (paper_names or {}).get(base, base)
+            value = paper_rows.get(name, {}).get("LFW")
+            line += f" {value:.2f} |" if value is not None else " not reported |"
+        lines.append(line)
+    return "\n".join(lines)

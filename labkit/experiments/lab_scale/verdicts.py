@@ -1,0 +1,104 @@
+"""Computed statements for notebook 07 (sections 5-8 and 10): each sentence is built from the records it describes,
+so the prose beside a table cannot drift from its numbers. A difference counts as shown only when its 95 %
+interval (paired over seeds and folds, :func:`labkit.experiments.lab_scale.paired_difference`) excludes 0."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from labkit.experiments.lab_scale.stats import describe_difference, paired_difference, summarize
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def margin_pairs(fig5: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fig. 5's paired differences (section 5): every m > 0 against m = 0, and m = 0.35 against every other m."""
+    rows = sorted(summarize(fig5), key=lambda r: r["config"]["m"])
+    base = rows[0]["label"]
+    out = [paired_difference(fig5, r["label"], base) for r in rows[1:]]
+    ref = next((r["label"] for r in rows if abs(r["config"]["m"] - 0.35) < 1e-9), None)
+    if ref is not None:
+        out += [paired_difference(fig5, ref, r["label"]) for r in rows if r["label"] not in (ref, base)]
+    return out
+
+
+def margin_verdict(fig5: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Paper claim 1 (section 5): a margin helps, and the accuracy peaks near m = 0.35."""
+    rows = sorted(summarize(fig5), key=lambda r: r["config"]["m"])
+    best = max(rows, key=lambda r: r["accuracy"])
+    pairs = margin_pairs(fig5)
+    vs0 = [p for p in pairs if p["b"] == rows[0]["label"]]
+    helped = [p for p in vs0 if p["resolved"] and p["diff"] > 0]
+    hurt = [p for p in vs0 if p["resolved"] and p["diff"] < 0]
+    near = [p for p in pairs if p["b"] != rows[0]["label"]]
+    peak = abs(best["config"]["m"] - 0.35) < 1e-9 and all(p["resolved"] and p["diff"] > 0 for p in near)
+    lines = [f"Highest mean accuracy at m = {best['config']['m']:g}: {_pct(best['accuracy'])} ± {_pct(best['se'])} "
+             f"(m = 0: {_pct(rows[0]['accuracy'])} ± {_pct(rows[0]['se'])})."]
+    lines.append(f"Margins that beat m = 0 by more than their noise: "
+                 f"{', '.join(p['a'] for p in helped) or 'none'}; that lose to it: {', '.join(p['a'] for p in hurt) or 'none'}.")
+    lines.append("m = 0.35 beats every other m > 0 by more than the noise: " + ("yes." if peak else "no."))
+    return {"shows_margin_helps": bool(helped) and not hurt, "shows_peak_at_035": bool(peak), "lines": lines,
+            "pairs": pairs}
+
+
+def norm_verdict(table1: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Paper claim 2 (section 6): feature normalisation helps; with the Sec. 3.3 diagnostic, the feature norm of
+    the un-normalised model (does |x| shrink once the margin is switched on?)."""
+    rows = summarize(table1)
+    with_n = next(r for r in rows if r["config"]["normalize_features"])
+    without = next(r for r in rows if not r["config"]["normalize_features"])
+    p = paired_difference(table1, with_n["label"], without["label"])
+    lines = [describe_difference(p)]
+    runs = [r for r in table1 if not r["config"]["normalize_features"]]
+    drops = []
+    for r in runs:
+        h = r["history"]
+        on = [i for i, e in enumerate(h) if e["margin_on"]]
+        first = on[0] if on else 0
+        before = h[first - 1]["feat_norm"] if first > 0 else h[0]["feat_norm"]
+        drops.append((before, min(e["feat_norm"] for e in h[first:]), h[-1]["feat_norm"]))
+    d = np.array(drops)
+    lines.append(f"Without normalisation the mean |x| is {d[:, 0].mean():.2f} at the end of the softmax warm-up, falls "
+                 f"to {d[:, 1].mean():.2f} after the margin is switched on and ends at {d[:, 2].mean():.2f} "
+                 f"(mean over {len(runs)} seeds; with normalisation the features are rescaled to s = "
+                 f"{with_n['config']['s']:g} and |x| before normalisation ends at {with_n['feat_norm']:.2f}).")
+    lines.append(f"Final training accuracy {100 * with_n['train_acc']:.1f} % with normalisation, "
+                 f"{100 * without['train_acc']:.1f} % without; mean angle to the class weight "
+                 f"{with_n['angle_deg']:.1f}° vs {without['angle_deg']:.1f}°.")
+    return {"shows_norm_helps": bool(p["resolved"] and p["diff"] > 0), "norm_shrinks": bool(np.all(d[:, 1] < d[:, 0])),
+            "pair": p, "lines": lines}
+
+
+def ranking_verdict(table2: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Paper claim 3 (section 7): LMCL >= A-Softmax >= NSL >= Softmax. Reports the observed order and, for each
+    step of the paper's order, whether the paired difference is resolved and which way."""
+    rows = summarize(table2)
+    by = {r["label"].split(",")[0]: r for r in rows}
+    order = ["LMCL", "A-Softmax", "NSL", "Softmax"]
+    labels = {k: by[k]["label"] for k in order if k in by}
+    pairs = [paired_difference(table2, labels[a], labels[b]) for a, b in
+             (("LMCL", "A-Softmax"), ("A-Softmax", "NSL"), ("NSL", "Softmax"), ("LMCL", "Softmax"), ("LMCL", "NSL"))
+             if a in labels and b in labels]
+    observed = sorted(rows, key=lambda r: -r["accuracy"])
+    lines = ["Observed order of the means: " + " > ".join(f"{r['label']} ({_pct(r['accuracy'])})" for r in observed) + "."]
+    wrong = [p for p in pairs[:3] if p["resolved"] and p["diff"] < 0]
+    right = [p for p in pairs[:3] if p["resolved"] and p["diff"] > 0]
+    lines.append(f"Steps of the paper's order LMCL ≥ A-Softmax ≥ NSL ≥ Softmax confirmed beyond noise: "
+                 f"{', '.join(p['a'] + ' > ' + p['b'] for p in right) or 'none'}; contradicted beyond noise: "
+                 f"{', '.join(p['b'] + ' > ' + p['a'] for p in wrong) or 'none'}.")
+    return {"shows_order": len(right) == 3, "contradicts_order": bool(wrong), "pairs": pairs, "lines": lines}
+
+
+def loss_reading(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Section 8: the training loss with the margin term is not a measure of fit. Per setting, the final loss with
+    and without the margin term and their gap, next to the training accuracy."""
+    out = []
+    for r in summarize(records):
+        gap = r["train_loss"] - r["loss_no_margin"]
+        out.append(f"{r['label']}: loss {r['train_loss']:.2f} = {r['loss_no_margin']:.2f} without the margin term "
+                   f"+ {gap:.2f} from the margin; training accuracy {100 * r['train_acc']:.1f} %.")
+    return out
