@@ -1,6 +1,10 @@
 """The instructor's dashboard (``make demo``): the decision-margin explorer of notebook 01 and the toy sliders of
 notebook 03 side by side in tabs, served by Voila with no code cells. It boots in seconds because the toy part
-reads the shipped sweep (``data/shipped/toy_sweep``) instead of training."""
+reads the shipped sweep (``data/shipped/toy_sweep``) instead of training.
+
+Voila executes the notebook with nbclient, like papermill, so the explorers must not print into their ``Output``
+under ``with output:`` while the cell runs (that could leave the page waiting forever); they replace its content
+through :func:`labkit.notebooks.show_in_output`, and ``test_dashboard.py`` checks it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The notebook conventions: committed without outputs, a ``parameters`` cell of literals with MODE, and
-papermill can parameterise every notebook (execution itself is nbval's job in ``make test``)."""
+"""The notebook conventions: committed without outputs, a ``parameters`` cell of literals with MODE, papermill can
+parameterise every notebook (executing them is nbval's job in ``make test`` and test_notebooks_papermill.py's), and
+widgets draw into an Output by replacing its content (:func:`labkit.notebooks.show_in_output`)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,33 @@ def test_prepare_injects_parameters_outside_sources(tmp_path):
     src = "".join(injected[0]["source"])
     assert 'MODE = "full"' in src and "SEED = 7" in src
     assert out[0].parent != notebooks.NOTEBOOK_DIR
+
+
+def test_show_in_output_replaces_the_content_with_one_json_display():
+    import ipywidgets
+    import numpy as np
+    import plotly.graph_objects as go
+    from IPython.display import HTML
+
+    out = ipywidgets.Output()
+    notebooks.show_in_output(out, go.Figure(go.Scatter(x=np.arange(3), y=np.array([0.5, 1.5, 1.0]))))
+    notebooks.show_in_output(out, go.Figure(go.Bar(x=[1], y=[2])))
+    assert len(out.outputs) == 1 and out.outputs[0]["output_type"] == "display_data"
+    fig = out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert fig["data"][0]["type"] == "bar" and fig["data"][0]["y"] == [2]
+    assert out.msg_id == "", "nothing was captured"
+    json.dumps(out.outputs)  # the synced state must be plain JSON (numpy arrays converted)
+
+    notebooks.show_in_output(out, HTML("<b>C = 8</b>"))
+    assert out.outputs[0]["data"]["text/html"] == "<b>C = 8</b>"
+
+
+def test_mime_bundle_does_not_depend_on_the_default_renderer(monkeypatch):
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    monkeypatch.setattr(pio.renderers, "default", "")
+    bundle = notebooks.mime_bundle(fig)
+    assert list(bundle) == ["application/vnd.plotly.v1+json"]
+    assert bundle["application/vnd.plotly.v1+json"]["data"][0]["y"] == [3, 4]

@@ -5,7 +5,10 @@
 - :func:`build_toy_explorer` wires it to ``ipywidgets``: a margin slider (0 to 0.45), a scale slider, a readout, a
   plotly ``go.Figure`` redrawn inside an ``ipywidgets.Output`` on every change (no FigureWidget), and a
   "train at this m" button that trains a fresh model at the sliders' values with a live loss/accuracy plot and a
-  tqdm bar, then adds it to the sweep. Without face data the button explains where to put it.
+  progress bar, then adds it to the sweep. Without face data the button explains where to put it.
+
+Figures reach their ``Output`` through :func:`labkit.notebooks.show_in_output` (the ``outputs`` trait), never
+``with output:``: capturing output while the building cell ran hung papermill and Voila (see that function).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from labkit.bounds import m_upper_bound
 from labkit.experiments.toy.plots import fig4
+from labkit.notebooks import show_in_output
 
 BOUND = m_upper_bound(8, 2).value
 
@@ -74,16 +78,15 @@ class ToyExplorer:
     sweep: Any
     status: Any = None
     last: dict | None = None
+    progress: Any = None
 
     def refresh(self, *_: Any) -> None:
+        """Redraw the readout and the figure for the sliders' current (m, s)."""
         # The numbers first (cheap), so the readout follows the slider at once; then the figure (slower to build).
         numbers = readout(self.sweep, self.m_slider.value, self.s_slider.value)
         self.last = numbers
         self.readout.value = readout_html(numbers)
-        fig = figure_view(self.sweep, self.m_slider.value, self.s_slider.value)
-        self.output.clear_output(wait=True)
-        with self.output:
-            fig.show()
+        show_in_output(self.output, figure_view(self.sweep, self.m_slider.value, self.s_slider.value))
 
 
 def train_and_add(sweep, m: float, s: float, data=None, epochs: int = 30, seed: int = 0, live=None, progress=True):
@@ -142,32 +145,41 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
     button = W.Button(description="train at this m", icon="play", tooltip="train a fresh model at (m, s)")
     train_out = W.Output()
     status = W.HTML()
-    ex = ToyExplorer(W.VBox([W.HBox([m_slider, s_slider, button]), read, out, status, train_out]), m_slider, s_slider,
-                     read, out, button, train_out, sweep, status)
+    # Shown only while a model trains; replaces the tqdm bar, which would need `with train_out:` to be seen.
+    progress = W.IntProgress(value=0, min=0, max=epochs, description="epochs", layout=W.Layout(display="none"))
+    ex = ToyExplorer(W.VBox([W.HBox([m_slider, s_slider, button]), read, out, status, progress, train_out]),
+                     m_slider, s_slider, read, out, button, train_out, sweep, status, progress=progress)
 
-    def on_train(_btn=None) -> None:
+    def on_train(_btn: Any = None) -> None:
         from labkit import config
         from labkit.experiments.toy.data import load_toy_data
 
-        train_out.clear_output()
+        train_out.outputs = ()
         try:
             data = load_toy_data(data_root or None)
         except config.DataMissingError as exc:
             status.value = f"<b>Cannot train here:</b> {html.escape(str(exc))}"
             return
-        status.value = f"training LMCL m={m_slider.value:.2f}, s={s_slider.value:g} for {epochs} epochs ..."
-        with train_out:
-            plot = W.Output()
-            from IPython.display import display
+        m, s = m_slider.value, s_slider.value
+        status.value = f"training LMCL m={m:.2f}, s={s:g} for {epochs} epochs ..."
+        progress.value, progress.max, progress.layout.display = 0, epochs, ""
 
-            display(plot)
+        def live(epoch: int, hist: dict) -> None:
+            progress.value = epoch + 1
+            status.value = (f"training LMCL m={m:.2f}, s={s:g}: epoch {epoch + 1}/{epochs}, "
+                            f"loss {hist['loss'][-1]:.3f}, held-out accuracy {hist['test_acc'][-1]:.3f}")
+            show_in_output(train_out, live_figure(hist, epochs))
 
-            def live(epoch: int, hist: dict) -> None:
-                plot.clear_output(wait=True)
-                with plot:
-                    live_figure(hist, epochs).show()
-
-            res = train_and_add(sweep, m_slider.value, s_slider.value, data=data, epochs=epochs, seed=seed, live=live)
+        button.disabled = True
+        try:
+            res = train_and_add(sweep, m, s, data=data, epochs=epochs, seed=seed, live=live, progress=False)
+        except Exception as exc:
+            # No Output captures this callback, so say it where the student looks; the traceback goes to the log.
+            status.value = f"<b>Training failed:</b> {html.escape(repr(exc))}"
+            raise
+        finally:
+            button.disabled = False
+            progress.layout.display = "none"
         status.value = (f"trained {res.config.name}: train {res.train_acc:.3f}, held-out {res.test_acc:.3f}; "
                         "added to the sweep")
         ex.refresh()
