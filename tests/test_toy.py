@@ -129,6 +129,18 @@ def test_slider_callback_is_pure_and_updates_numbers(shipped):
     assert r2b == r2 and again.to_json() == fig2.to_json()
 
 
+def test_explorer_shows_the_selected_seed_beside_the_seed_average(shipped):
+    from labkit.experiments.toy.widgets import explorer_view, readout_html
+
+    _, r0 = explorer_view(shipped, 0.2, 16, seed=0)
+    _, r3 = explorer_view(shipped, 0.2, 16, seed=3)
+    assert r0["seed"] == 0 and r3["seed"] == 3 and r0["train_min_gap_deg"] != r3["train_min_gap_deg"]
+    assert r0["seeds"] == 5 and r0["mean_train_min_gap_deg"] == r3["mean_train_min_gap_deg"]  # the same average
+    gaps = [shipped.get(0.2, 16, sd).metrics()["train_min_gap_deg"] for sd in shipped.seeds]
+    assert r0["mean_train_min_gap_deg"] == pytest.approx(np.mean(gaps))
+    assert "over 5 seeds" in readout_html(r0) and "seed 3" in readout_html(r3)
+
+
 def test_explorer_widgets_update_readout(shipped, monkeypatch, tmp_path):
     from labkit.experiments.toy.widgets import build_toy_explorer
 

@@ -24,16 +24,22 @@ from labkit.notebooks import show_in_output
 BOUND = m_upper_bound(8, 2).value
 
 
-def readout(sweep, m: float, s: float) -> dict[str, Any]:
-    """The numbers for the run nearest (m, s), and softmax for comparison."""
-    res = sweep.get(m, s)
+def readout(sweep, m: float, s: float, seed: int | None = None) -> dict[str, Any]:
+    """The numbers of the selected seed's run nearest (m, s), softmax for comparison, and the same setting's
+    mean ± standard error over every seed the sweep holds (notebook 03 and the dashboard's Fig. 4 tab)."""
+    res = sweep.get(m, s, seed)
     mt = res.metrics()
     out = {"m": res.config.m, "s": res.config.s, "eq7_bound": round(BOUND, 4), "past_bound": res.config.m >= BOUND,
            **{k: mt[k] for k in ("train_acc", "test_acc", "train_spread_deg", "train_min_gap_deg", "test_min_gap_deg",
                                  "weight_margin")}}
-    sm = sweep.softmax()
+    out["seed"] = res.config.seed
+    sm = sweep.softmax(res.config.seed)
     if sm is not None:
         out["softmax_train_acc"], out["softmax_test_acc"] = sm.train_acc, sm.test_acc
+    over = sweep.over_seeds(res.config.m, res.config.s)
+    out["seeds"] = over["train_min_gap_deg"][2]
+    for k in ("train_min_gap_deg", "train_spread_deg", "test_acc"):
+        out[f"mean_{k}"], out[f"se_{k}"] = over[k][0], over[k][1]
     return out
 
 
@@ -49,21 +55,27 @@ def readout_html(r: dict[str, Any]) -> str:
     ]
     if "softmax_train_acc" in r:
         rows.append(("softmax, for comparison", f"{r['softmax_train_acc']:.3f} / {r['softmax_test_acc']:.3f}"))
+    if r.get("seeds", 0) > 1:
+        rows.append((f"over {r['seeds']} seeds: smallest gap / spread / held-out accuracy",
+                     f"{r['mean_train_min_gap_deg']:.1f} &plusmn; {r['se_train_min_gap_deg']:.1f}&deg; / "
+                     f"{r['mean_train_spread_deg']:.1f} &plusmn; {r['se_train_spread_deg']:.1f}&deg; / "
+                     f"{r['mean_test_acc']:.3f} &plusmn; {r['se_test_acc']:.3f}"))
     body = "".join(f"<tr><td>{html.escape(a)}</td><td><b>{b}</b></td></tr>" for a, b in rows)
-    return f"<div><b>LMCL m={r['m']:.2f}, s={r['s']:g}</b> &mdash; {warn}<table>{body}</table></div>"
+    return (f"<div><b>LMCL m={r['m']:.2f}, s={r['s']:g}, seed {r.get('seed', 0)}</b> &mdash; {warn}"
+            f"<table>{body}</table></div>")
 
 
-def figure_view(sweep, m: float, s: float):
-    """The figure for (m, s): softmax and the nearest LMCL run, in the Fig. 4 layout."""
-    runs = [r for r in (sweep.softmax(), sweep.get(m, s)) if r is not None]
+def figure_view(sweep, m: float, s: float, seed: int | None = None):
+    """The figure for (m, s) and one seed: softmax and the nearest LMCL run, in the Fig. 4 layout."""
+    runs = [r for r in (sweep.softmax(sweep.get(m, s, seed).config.seed), sweep.get(m, s, seed)) if r is not None]
     fig = fig4(runs, height=560)
     fig.update_layout(width=760)
     return fig
 
 
-def explorer_view(sweep, m: float, s: float):
-    """Slider callback as a pure function: the figure (Fig. 4 layout) and the readout numbers for (m, s)."""
-    return figure_view(sweep, m, s), readout(sweep, m, s)
+def explorer_view(sweep, m: float, s: float, seed: int | None = None):
+    """Slider callback as a pure function: the figure (Fig. 4 layout) and the readout numbers for (m, s, seed)."""
+    return figure_view(sweep, m, s, seed), readout(sweep, m, s, seed)
 
 
 @dataclass
@@ -79,14 +91,16 @@ class ToyExplorer:
     status: Any = None
     last: dict | None = None
     progress: Any = None
+    seed_picker: Any = None
 
     def refresh(self, *_: Any) -> None:
-        """Redraw the readout and the figure for the sliders' current (m, s)."""
+        """Redraw the readout and the figure for the sliders' current (m, s) and the selected seed."""
+        seed = self.seed_picker.value if self.seed_picker is not None else None
         # The numbers first (cheap), so the readout follows the slider at once; then the figure (slower to build).
-        numbers = readout(self.sweep, self.m_slider.value, self.s_slider.value)
+        numbers = readout(self.sweep, self.m_slider.value, self.s_slider.value, seed)
         self.last = numbers
         self.readout.value = readout_html(numbers)
-        show_in_output(self.output, figure_view(self.sweep, self.m_slider.value, self.s_slider.value))
+        show_in_output(self.output, figure_view(self.sweep, self.m_slider.value, self.s_slider.value, seed))
 
 
 def train_and_add(sweep, m: float, s: float, data=None, epochs: int = 30, seed: int = 0, live=None, progress=True):
@@ -147,8 +161,12 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
     status = W.HTML()
     # Shown only while a model trains; replaces the tqdm bar, which would need `with train_out:` to be seen.
     progress = W.IntProgress(value=0, min=0, max=epochs, description="epochs", layout=W.Layout(display="none"))
-    ex = ToyExplorer(W.VBox([W.HBox([m_slider, s_slider, button]), read, out, status, progress, train_out]),
-                     m_slider, s_slider, read, out, button, train_out, sweep, status, progress=progress)
+    seeds = sweep.seeds or [seed]
+    seed_picker = W.Dropdown(options=seeds, value=seed if seed in seeds else seeds[0], description="seed")
+    ex = ToyExplorer(W.VBox([W.HBox([m_slider, s_slider, seed_picker, button]), read, out, status, progress,
+                             train_out]),
+                     m_slider, s_slider, read, out, button, train_out, sweep, status, progress=progress,
+                     seed_picker=seed_picker)
 
     def on_train(_btn: Any = None) -> None:
         from labkit import config
@@ -172,7 +190,7 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
 
         button.disabled = True
         try:
-            res = train_and_add(sweep, m, s, data=data, epochs=epochs, seed=seed, live=live, progress=False)
+            res = train_and_add(sweep, m, s, data=data, epochs=epochs, seed=seed_picker.value, live=live, progress=False)
         except Exception as exc:
             # No Output captures this callback, so say it where the student looks; the traceback goes to the log.
             status.value = f"<b>Training failed:</b> {html.escape(repr(exc))}"
@@ -186,6 +204,7 @@ def build_toy_explorer(sweep, data_root: str | None = None, epochs: int = 30, se
 
     m_slider.observe(ex.refresh, names="value")
     s_slider.observe(ex.refresh, names="value")
+    seed_picker.observe(ex.refresh, names="value")
     button.on_click(on_train)
     ex.on_train = on_train  # type: ignore[attr-defined]
     ex.refresh()
