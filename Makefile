@@ -16,7 +16,7 @@ TEST_ENV := HOME=$(HERMETIC)/home LABKIT_CACHE=$(HERMETIC)/cache/labkit XDG_CACH
 	IPYTHONDIR=$(HERMETIC)/ipython JUPYTER_CONFIG_DIR=$(HERMETIC)/jupyter/config \
 	JUPYTER_DATA_DIR=$(HERMETIC)/jupyter/data JUPYTER_RUNTIME_DIR=$(HERMETIC)/jupyter/runtime \
 	JUPYTER_PLATFORM_DIRS=1 TORCHINDUCTOR_CACHE_DIR=$(HERMETIC)/cache/torchinductor \
-	TMPDIR=$(HERMETIC)/tmp LABKIT_HOME_MUST_STAY_EMPTY=1
+	NPM_CONFIG_CACHE=$(HERMETIC)/cache/npm TMPDIR=$(HERMETIC)/tmp LABKIT_HOME_MUST_STAY_EMPTY=1
 FRESH := rm -rf $(HERMETIC) && mkdir -p $(HERMETIC)/home $(HERMETIC)/tmp
 
 .PHONY: setup browser-deps lab test test-unit test-notebooks test-browser demo bench strip clean
