@@ -23,8 +23,9 @@ Margins actually achieved (cosines; the LMCL margin m is a cosine margin, so the
 - :func:`feature_margins`: per feature, cos(theta_y) - max_{j != y} cos(theta_j) against the weight *directions*;
   the LMCL training constraint for margin m is exactly ``feature_margins > m``. :func:`feature_margin`
   is its smallest per-class low percentile (default the 5th): the margin 95 % of every class's features achieve.
-  No placement of 8 weights and features lets every class exceed 1 - cos(pi / 4), so past the Eq. 7 bound it
-  saturates.
+  The best placement of 8 weights and features a numerical optimisation finds gives every class 1 - cos(pi / 4)
+  and no more, so it cannot follow m past the Eq. 7 bound (in the toy it peaks near m = 0.2-0.3 and then falls:
+  at m = 0.45 two class weights merge).
 
 Angular ambiguity (the paper's "softmax produces ambiguity in decision boundaries"):
 
