@@ -173,7 +173,8 @@ class TrainConfig:
             make_head(self.head, 2, 2, **registry_kwargs(self.head, s=self.s, m=self.m))
 
     def milestone_iters(self) -> tuple[int, ...]:
-        return tuple(self.milestones) or tuple(round(self.iters * f / 30) for f in (16, 24, 28))
+        """The iterations where the learning rate drops (the engine's :meth:`labkit.engine.FitConfig.milestone_steps`)."""
+        return fit_config(self).milestone_steps()
 
     def lr_at(self, iteration: int) -> float:
         """Step schedule: lr divided by 10 at each milestone reached (the engine's :func:`labkit.engine.lr_at`)."""
