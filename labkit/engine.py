@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from labkit import checkpoint, config
 
-__all__ = ["FitConfig", "FitResult", "BatchPlan", "dataset_loader", "dataset_labels", "flip_mask", "apply_flip", "lr_at", "fit", "embed",
+__all__ = ["FitConfig", "FitResult", "BatchPlan", "dataset_loader", "dataset_labels", "flip_mask", "apply_flip", "lr_at", "fit",
            "cores_available"]
 
 
@@ -218,16 +218,6 @@ def apply_flip(x: Tensor, mask: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def embed(backbone: nn.Module, x: Tensor, batch: int = 512, device: str | None = None) -> Tensor:
-    """Embeddings of ``x`` in eval mode, in chunks (the backbone's mode is restored)."""
-    was = backbone.training
-    backbone.eval()
-    dev = device or next(backbone.parameters()).device
-    out = torch.cat([backbone(x[i : i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
-    backbone.train(was)
-    return out
-
-
 def dataset_labels(data: Dataset) -> np.ndarray:
     """The label of every item of a Dataset, without decoding images: its ``targets`` or ``labels`` attribute,
     or ``i // images_per_class`` for :class:`labkit.data.SyntheticFaces`."""

@@ -152,6 +152,7 @@ def test_eval_bad_files_and_values(tmp_path):
 def test_lab_scale_checks_arguments_and_data(tmp_path):
     _usage_error(_run(tmp_path, "--epochs", "0", module="labkit.experiments"), "--epochs", "integer >= 1")
     _usage_error(_run(tmp_path, "--mode", "fast", module="labkit.experiments"), "not found", "LABKIT_DATA")
+    _usage_error(_run(tmp_path, "--folds", "12", module="labkit.experiments"), "--folds", "View 2 folds 0-9")
 
 
 # ---------------------------------------------------------------------------------------------------- in-process

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def face_images(folder: str | Path, relpaths: Sequence[str], size: tuple[int, in
                                      unit="img")])
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # one per process: two may fill the cache at once
         np.savez(tmp, images=images)
         tmp.replace(path)
     return images

@@ -295,6 +295,22 @@ def devtest_pairs(root: str | Path | None = None, n_folds: int = 10) -> list[Pai
     return assign_folds(read_pairs(protocol_path("pairsDevTest.txt", root)), n_folds)
 
 
+def view2_fold_pairs(fold: int, root: str | Path | None = None, n_folds: int = 10) -> list[Pair]:
+    """The 600 pairs of View 2 fold ``fold`` (0-9) of ``pairs.txt`` (300 matched, 300 mismatched), cut into
+    ``n_folds`` sub-folds by :func:`assign_folds` for choosing the threshold. The ten folds of ``pairs.txt`` share
+    no person. Used by :mod:`labkit.experiments.lab_scale` (notebook 07) to test a model trained on everybody else.
+    """
+    pairs = [p for p in read_pairs(protocol_path("pairs.txt", root)) if p.fold == fold]
+    if not pairs:
+        raise ValueError(f"pairs.txt has no fold {fold}; its folds are numbered 0-9")
+    return assign_folds(pairs, n_folds)
+
+
+def pair_people(pairs: Sequence[Pair]) -> set[str]:
+    """Every person named in ``pairs``."""
+    return {p.name1 for p in pairs} | {p.name2 for p in pairs}
+
+
 def balanced_subset(pairs: Sequence[Pair], max_pairs: int) -> list[Pair]:
     """At most about ``max_pairs`` pairs, balanced over folds and labels: the first ``max_pairs // (2 * folds)``
     pairs (at least one) of every (fold, same/different) group, in file order. ``max_pairs <= 0`` keeps them all.
@@ -437,6 +453,8 @@ __all__ = [
     "assign_folds",
     "balanced_subset",
     "devtest_pairs",
+    "view2_fold_pairs",
+    "pair_people",
     "fold_indices",
     "image_relpath",
     "lfw_paths",

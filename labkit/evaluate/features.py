@@ -62,20 +62,25 @@ def cosine_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def embed_batches(
-    model: torch.nn.Module, images: torch.Tensor, flip: str = "concat", batch_size: int = 256, device: str = "cpu"
+    model: torch.nn.Module, images: torch.Tensor, flip: str = "concat", batch_size: int = 256,
+    device: str | torch.device | None = None,
 ) -> np.ndarray:
-    """Features of a stack of normalised images ``(N, 3, H, W)``, flip combined per ``flip``, as float32 numpy.
-
-    The model is put in eval mode; the flip is along the width axis (a mirror image of the face).
-    """
+    """Features of a stack of normalised images ``(N, 3, H, W)``, flip combined per ``flip``, as float32 numpy: the
+    lab's one embedding routine (the paper tests on the image and its mirror image, Sec. 4.1; ``flip="none"`` for
+    the image alone). Runs in eval mode without gradients and restores the model's mode; the flip is along the
+    width axis. ``device`` defaults to the model's."""
     check_flip_mode(flip)
+    was = model.training
+    dev = device or next(model.parameters()).device
     model.eval()
     out = []
-    for i in range(0, images.shape[0], batch_size):
-        x = images[i : i + batch_size].to(device)
-        f = model(x)
-        g = model(torch.flip(x, dims=[3])) if flip != "none" else None
-        out.append(combine_flip(f, g, flip).float().cpu())
+    with torch.no_grad():
+        for i in range(0, images.shape[0], batch_size):
+            x = images[i : i + batch_size].to(dev)
+            f = model(x)
+            g = model(torch.flip(x, dims=[3])) if flip != "none" else None
+            out.append(combine_flip(f, g, flip).float().cpu())
+    model.train(was)
     if not out:
         raise ValueError("no images to embed")
     return torch.cat(out).numpy()

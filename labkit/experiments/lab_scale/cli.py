@@ -18,44 +18,65 @@ import torch
 
 from labkit.experiments.lab_scale import training
 from labkit.experiments.lab_scale.configs import (CHECK_CONFIG, CNN_CHANNELS, RUN_VERSION, DataConfig, ExperimentConfig,
-                                                  preset, suite)
+                                                  Job, distinct_runs, grid_for, jobs)
 from labkit.experiments.lab_scale.data import load_lab_data
-from labkit.experiments.lab_scale.stats import save_records, summarize
+from labkit.experiments.lab_scale.stats import distinct, save_records, summarize
 
 
-def unique_jobs(configs: dict[str, list[ExperimentConfig]], seeds: Sequence[int]) -> list[tuple[ExperimentConfig, int]]:
-    """The distinct (config, seed) runs of a suite, seed-major (every configuration of seed 0 first), so that a grid
-    cut short still holds whole seeds; ``--shard k/K`` takes every K-th of them."""
-    cfgs: list[ExperimentConfig] = []
-    for cs in configs.values():
-        for c in cs:
-            if c.key() not in [x.key() for x in cfgs]:
-                cfgs.append(c)
-    return [(c, int(s)) for s in seeds for c in cfgs]
+def run_jobs(all_jobs: Sequence[Job], progress: bool = True, cache: bool = True,
+             shard: tuple[int, int] | None = None, device: str = "cpu") -> dict[str, list[dict[str, Any]]]:
+    """Train (or read from the run cache) every job, loading each split's faces once, and return the records by
+    experiment (``{"fig5": [...], "table1": [...], "table2": [...]}``; each record has its ``split``). With
+    ``shard=(k, K)`` only the k-th of K interleaved shares of the distinct runs is trained (into the run cache)
+    and nothing is returned: run K such processes, then once without ``shard`` to collect."""
+    todo = distinct_runs(all_jobs)
+    if shard is not None:
+        todo = todo[shard[0]::shard[1]]
+    by_split: dict[DataConfig, list[Job]] = {}
+    for j in todo:
+        by_split.setdefault(j.data, []).append(j)
+    done: dict[str, dict[str, Any]] = {}
+    for dc, js in by_split.items():
+        data = load_lab_data(dc, progress=progress)
+        for j in js:
+            rec = training.run_grid([j.config], [j.seed], data=data, progress=False, cache=cache, device=device)[0]
+            done[j.run_key()] = rec
+            if shard is not None or progress:
+                print(f"{time.strftime('%H:%M:%S')} {dc.split}, {j.config.name}, seed {j.seed}: "
+                      f"{100 * rec['accuracy']:.2f} % ({rec['seconds']:.0f} s{', cached' if rec['cached'] else ''})",
+                      flush=True)
+    if shard is not None:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for j in all_jobs:
+        out.setdefault(j.experiment, []).append({**done[j.run_key()], "label": j.config.name,
+                                                 "config": asdict(j.config), "experiment": j.experiment})
+    return out
 
 
 def run_suite(mode: str, seeds: Sequence[int] | None = None, m_grid: Sequence[float] | None = None,
-              epochs: Sequence[int] | None = None, progress: bool = True, cache: bool = True,
-              backbone: str = "cnn", shard: tuple[int, int] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """All three experiments for a mode: ``{"fig5": records, "table1": records, "table2": records}``, and in full
-    mode ``"check"``: :data:`CHECK_CONFIG` with the same seeds (the re-training test's reference). With
-    ``shard=(k, K)`` only the k-th of K interleaved shares of the distinct runs is trained (into the run cache) and
-    nothing is returned: run K such processes, then once without ``shard`` to collect."""
-    p = preset(mode)
-    seeds = list(seeds if seeds is not None else p["seeds"])
-    configs = suite(m_grid if m_grid is not None else p["m_grid"], epochs or p["epochs"], backbone=backbone)
-    data = load_lab_data(progress=progress, backbone=backbone)
-    if shard is not None:
-        k, n = shard
-        for cfg, seed in unique_jobs(configs, seeds)[k::n]:
-            rec = training.run_grid([cfg], [seed], data=data, progress=False, cache=cache)[0]
-            print(f"{time.strftime('%H:%M:%S')} {cfg.name}, seed {seed}: {100 * rec['accuracy']:.2f} % "
-                  f"({rec['seconds']:.0f} s{', cached' if rec['cached'] else ''})", flush=True)
-        return {}
+              epochs: Sequence[int] | None = None, folds: Sequence[int] | None = None, progress: bool = True,
+              cache: bool = True, shard: tuple[int, int] | None = None,
+              image_size: tuple[int, int] | None = None, device: str = "cpu") -> dict[str, list[dict[str, Any]]]:
+    """All three experiments of a mode's grid (:func:`grid_for`, its entries overridden by the arguments): Fig. 5
+    on View 1, Tables 1-2 on the View 2 folds. In full mode also ``"check"``: :data:`CHECK_CONFIG` on View 1
+    with the Fig. 5 seeds (the re-training test's reference)."""
+    grid = effective_grid(mode, seeds, m_grid, epochs, folds)
+    all_jobs = jobs(grid, image_size)
     if mode == "full":
-        configs["check"] = [CHECK_CONFIG]
-    return {name: training.run_grid(cfgs, seeds, data=data, progress=progress, cache=cache)
-            for name, cfgs in configs.items()}
+        view1 = next(j.data for j in all_jobs if j.experiment == "fig5")
+        all_jobs += [Job("check", CHECK_CONFIG, view1, int(sd)) for sd in grid["seeds"]]
+    return run_jobs(all_jobs, progress=progress, cache=cache, shard=shard, device=device)
+
+
+def effective_grid(mode: str, seeds: Sequence[int] | None = None, m_grid: Sequence[float] | None = None,
+                   epochs: Sequence[int] | None = None, folds: Sequence[int] | None = None) -> dict[str, Any]:
+    """:func:`grid_for` ``(mode)`` with the given entries replaced."""
+    grid = dict(grid_for(mode))
+    for key, value in (("seeds", seeds), ("m_grid", m_grid), ("epochs", epochs), ("folds", folds)):
+        if value is not None:
+            grid[key] = list(value)
+    return grid
 
 
 def _sha256(path: Path) -> str:
@@ -71,42 +92,37 @@ def _shard(text: str) -> tuple[int, int]:
 
 def manifest(args: Any, argv: Sequence[str], results: dict[str, list[dict[str, Any]]], files: Sequence[Path],
              seconds: float) -> dict[str, Any]:
-    """The MANIFEST.json of a shipped grid."""
+    """The MANIFEST.json of a shipped grid: command, grid, data of each split, network, timings, versions, sha256."""
     import sklearn
     import skimage
 
-    runs = {json.dumps(r["config"] | {"label": ""}, sort_keys=True) + str(r["seed"]): r
-            for name, recs in results.items() if name != "check" for r in recs}
-    p = preset(args.mode)
-    seeds = args.seeds or p["seeds"]
-    jobs = unique_jobs(suite(p["m_grid"], args.epochs or p["epochs"]), seeds)
-    per_shard = [0.0, 0.0]
-    for i, (cfg, seed) in enumerate(jobs):
-        rec = runs.get(json.dumps(asdict(cfg) | {"label": ""}, sort_keys=True) + str(seed))
-        per_shard[i % 2] += rec["seconds"] if rec else 0.0
+    grid = effective_grid(args.mode, args.seeds, None, args.epochs, args.folds)
+    ordered = distinct([r for name, recs in results.items() if name != "check" for r in recs])
+    per_shard = [sum(r["seconds"] for r in ordered[k::2]) for k in (0, 1)]
+    splits = {}
+    for r in ordered:
+        splits.setdefault(r["split"], {k: v for k, v in r["data"].items()
+                                       if k in ("train_people", "train_images", "test_images", "pairs", "input")})
     return {
         "command": "python -m labkit.experiments " + " ".join(argv),
         "how_it_was_run": args.note or "this command alone",
-        "mode": args.mode, "backbone": args.backbone, "seeds": seeds, "epochs": args.epochs or p["epochs"],
-        "m_grid": p["m_grid"], "distinct_runs": len(runs),
-        "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/)", **asdict(DataConfig()),
-                 **{k: v for k, v in next(iter(runs.values()))["data"].items() if k in ("train_people", "train_images",
-                                                                                     "test_images", "pairs")}},
+        "mode": args.mode, "grid": grid, "distinct_runs": len(ordered),
+        "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/)",
+                 "config": {k: v for k, v in asdict(DataConfig()).items() if k not in ("protocol", "test_fold")},
+                 "splits": splits},
         "network": {"kind": "labkit.models.SmallCNN on pixels", "channels": list(CNN_CHANNELS),
                     "hidden": ExperimentConfig().hidden, "embedding_dim": ExperimentConfig().embedding_dim,
                     "optimiser": "engine preset 'lab': Adam 3e-3, warm-up 10 % + cosine decay, weight decay 5e-4, "
                                  "batch 128, flips", "threads_per_run": training.CPU_THREADS},
         "run_version": RUN_VERSION,
-        "check_runs": f"{CHECK_CONFIG.name}, seeds {seeds} (experiment 'check', trained by the collecting call)",
-        "training_seconds_all_runs": round(sum(r["seconds"] for r in runs.values()), 1),
+        "check_runs": f"{CHECK_CONFIG.name}, View 1, seeds {grid['seeds']} (experiment 'check')",
+        "training_seconds_all_runs": round(sum(r["seconds"] for r in ordered), 1),
         "wall_seconds_two_shards": round(max(per_shard), 1),
-        "training_seconds_by_seed": {str(sd): round(sum(r["seconds"] for r in runs.values() if r["seed"] == sd), 1)
-                                     for sd in seeds},
         "wall_seconds_this_call": round(seconds, 1),
         "note": "runs found in the cache are not retrained; their seconds are those of the original run, measured "
-                f"with torch.set_num_threads({training.CPU_THREADS}) on a 2-core CPU shared with other jobs. "
-                "wall_seconds_two_shards is the larger of the two --shard k/2 shares' summed training times "
-                "(the wall time when the grid runs as two parallel shards)",
+                f"with torch.set_num_threads({training.CPU_THREADS}). wall_seconds_two_shards is the larger of the "
+                "two --shard k/2 shares' summed training times (the wall time when the grid runs as two parallel "
+                "shards, decoding aside)",
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                      "scikit-learn": sklearn.__version__, "scikit-image": skimage.__version__},
         "files": {f.name: _sha256(f) for f in files},
@@ -128,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--seeds", type=cli.nonnegative_int, nargs="*", help="random seeds (default: the mode's)")
         ap.add_argument("--epochs", type=cli.positive_int, nargs="*",
                         help="training lengths in epochs (default: the mode's)")
-        ap.add_argument("--backbone", default="cnn", choices=["cnn"], help="network on the pixels (default cnn)")
+        ap.add_argument("--folds", type=cli.nonnegative_int, nargs="*",
+                        help="View 2 folds (0-9) for Tables 1-2 (default: the mode's; full: 0 1 2 3 4)")
         ap.add_argument("--threads", type=cli.positive_int, default=training.CPU_THREADS,
                         help="torch CPU threads per run (results do not depend on it beyond float round-off)")
         ap.add_argument("--shard", type=str, default=None,
@@ -138,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(argv)
         if args.out is not None and args.out.exists() and not args.out.is_dir():
             raise cli.UsageError(f"--out {args.out} is a file; give a folder for results.json and MANIFEST.json")
+        if args.folds and max(args.folds) > 9:
+            raise cli.UsageError(f"--folds are View 2 folds 0-9, got {max(args.folds)}")
         for name in ("seeds", "epochs"):
             if getattr(args, name) == []:
                 raise cli.UsageError(f"--{name} needs at least one value (leave it out for the mode's)")
@@ -148,14 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         training.CPU_THREADS = args.threads
         torch.set_num_threads(args.threads)
         t0 = time.perf_counter()
-        results = run_suite(args.mode, args.seeds, epochs=args.epochs, backbone=args.backbone, shard=shard)
+        results = run_suite(args.mode, args.seeds, epochs=args.epochs, folds=args.folds, shard=shard)
         for name, recs in results.items():
             print(name)
             for row in summarize(recs):
                 print(f"  {row['label']:<34} {100 * row['accuracy']:.2f} ± {100 * row['se']:.2f} ({row['se_kind']})")
         if args.out and results:
-            path = save_records([{**r, "experiment": name} for name, recs in results.items() for r in recs],
-                                args.out / "results.json")
+            path = save_records([r for recs in results.values() for r in recs], args.out / "results.json")
             files = sorted(f for f in args.out.iterdir() if f.is_file() and f.name != "MANIFEST.json")
             man = manifest(args, argv, results, files, time.perf_counter() - t0)
             (args.out / "MANIFEST.json").write_text(json.dumps(man, indent=1) + "\n")

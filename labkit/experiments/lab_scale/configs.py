@@ -1,6 +1,7 @@
-"""The recipes of the lab-scale grid: :class:`DataConfig` (which faces, what input size), :class:`ExperimentConfig`
-(one training run), :func:`preset` (the grid of each mode) and :func:`suite` (the configurations of Fig. 5, Table 1
-and Table 2). Notebook 07 section 1 ("The lab setting") prints them; every other module reads them."""
+"""The recipes of the lab-scale grid: :class:`DataConfig` (which faces, what input size, which split),
+:class:`ExperimentConfig` (one training run), :func:`grid_for` (the grid of each mode), :func:`suite` (the
+configurations of Fig. 5, Table 1 and Table 2) and :func:`jobs` (every run of a grid, with its split and seed).
+Notebook 07 section 1 ("The lab setting") prints them; every other module reads them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Sequence
 
 #: bump when the training or evaluation code changes what a cached run would return
-RUN_VERSION = 5
+RUN_VERSION = 6
 #: cosine scale used for NSL/LMCL/ArcFace unless a config says otherwise
 DEFAULT_S = 30.0
+PROTOCOLS = ("view1", "view2")
 HEAD_NAMES = ("softmax", "nsl", "sphereface", "cosface", "arcface")
 BACKBONES = ("cnn",)  # the HOG-descriptor MLP of the first version is gone
 #: the CNN's conv widths: four conv-BN-PReLU blocks (max-pool after the first three), see :class:`labkit.models.SmallCNN`
@@ -22,14 +24,36 @@ CNN_CHANNELS = (16, 32, 64, 64)
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which images, and how they become network input (notebook 07 sections 1-2). Default: every View 1 training
-    person (``peopleDevTrain.txt``) with at least 2 images, at most 40 images each (1,184 people, 5,728 images),
-    area-downsampled to 28x24 RGB."""
+    """Which images, and how they become network input (notebook 07 sections 1-2).
+
+    ``protocol="view1"`` (default): every View 1 training person (``peopleDevTrain.txt``) with at least 2 images, at
+    most 40 images each (1,184 people, 5,728 images); test on the 1,000 DevTest pairs.
+    ``protocol="view2"``: test on the 600 pairs of fold ``test_fold`` of ``pairs.txt`` (View 2), train on every LFW
+    person with at least 2 images who appears in none of that fold's pairs (about 1,510 people, 7,300 images; the
+    ten folds share nobody, so a model of fold k never sees a person of its own test pairs).
+    Images are the aligned 112x96 faces area-downsampled to ``image_size`` (height, width) RGB. ``n_folds`` is
+    the number of cross-validation folds the test pairs are cut into for the threshold."""
 
     min_images: int = 2
     max_per_identity: int = 40
-    image_size: tuple[int, int] = (28, 24)  # (height, width) the aligned 112x96 faces are area-downsampled to
+    image_size: tuple[int, int] = (56, 48)  # (height, width) the aligned 112x96 faces are area-downsampled to
     n_folds: int = 10
+    protocol: str = "view1"  # "view1" (DevTrain / DevTest) or "view2" (pairs.txt, one test fold)
+    test_fold: int = 0  # the View 2 fold whose 600 pairs are the test set (0-9); unused for view1
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if not 0 <= int(self.test_fold) < 10:
+            raise ValueError(f"test_fold must be a View 2 fold 0-9, got {self.test_fold!r}")
+        h, w = self.image_size
+        if not (8 <= h <= 112 and 8 <= w <= 96):
+            raise ValueError(f"image_size must be (height, width) within 8..112 x 8..96, got {self.image_size!r}")
+
+    @property
+    def split(self) -> str:
+        """The name of the train/test split, the key runs are paired on: "View 1" or "View 2 fold k"."""
+        return "View 1" if self.protocol == "view1" else f"View 2 fold {self.test_fold}"
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -50,6 +74,8 @@ class ExperimentConfig:
     weight_decay: float = 5e-4
     hidden: int = 256
     embedding_dim: int = 128
+    margin_warmup: float | None = None  # fraction of the steps trained with the margin off; None: 1/3 for LMCL
+    # without feature normalisation (the paper starts it from softmax), 0 otherwise
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -71,6 +97,8 @@ class ExperimentConfig:
         for name in ("epochs", "batch", "hidden", "embedding_dim"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.margin_warmup is not None and not 0 <= self.margin_warmup < 1:
+            raise ValueError(f"margin_warmup is a fraction of the steps in [0, 1), got {self.margin_warmup!r}")
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 
@@ -88,25 +116,38 @@ class ExperimentConfig:
         return {"softmax": "Softmax", "nsl": "NSL", "sphereface": f"A-Softmax m={int(self.m)}"}.get(
             self.head, f"ArcFace m={self.m:g}")
 
+    @property
+    def margin_off_fraction(self) -> float:
+        """The fraction of the steps trained with the margin off (see ``margin_warmup``)."""
+        if self.margin_warmup is not None:
+            return float(self.margin_warmup)
+        return 1.0 / 3.0 if self.head == "cosface" and not self.normalize_features else 0.0
+
     def key(self) -> dict[str, Any]:
-        """The fields that change the result (``label`` does not)."""
+        """The fields that change the result (``label`` does not; ``margin_warmup`` only when set)."""
         d = asdict(self)
         d.pop("label")
+        if d["margin_warmup"] is None:
+            d.pop("margin_warmup")
         return d
 
 
-def preset(mode: str) -> dict[str, Any]:
-    """The grid of each mode (notebook 07 set-up cell). ``fast``: one 2-epoch seed of NSL and LMCL, for CI (the
-    notebook's fast mode otherwise reads the shipped result). ``full``: the shipped grid, m = 0, 0.15, 0.25, 0.35,
-    0.45, Table 1's two rows and Table 2's four losses, 3 seeds, 16 epochs (704 Adam steps): 8 configurations x 3
-    seeds = 24 runs, each about 40 s of one core (1-3 minutes of wall time on a 2-core CPU shared with other jobs);
-    as two parallel ``--shard k/2`` processes the grid took about half an hour (the shipped MANIFEST.json has the
-    figures). A 12-epoch grid was run first: several margin runs still gained training accuracy at its end. ``epochs`` is a list: every
-    experiment is run at each training length in it."""
+def grid_for(mode: str) -> dict[str, Any]:
+    """The grid of each mode (notebook 07 set-up cell, ``python -m labkit.experiments``).
+
+    ``full`` (the shipped grid): 56x48 input, 16 epochs; Fig. 5 (LMCL at m = 0, 0.15, 0.25, 0.35, 0.45) on View 1
+    with seeds 0-2; Table 1's two rows and Table 2's four losses on View 2 folds 0-4 (train on everybody outside
+    the fold, test on its 600 pairs: 3,000 test pairs in all, three times View 1's), seed 0 on each fold. That is
+    15 + 25 = 40 distinct runs, about 2 CPU-minutes each; as two ``--shard k/2`` processes on a 2-core CPU about an
+    hour (MANIFEST.json has the measured figures). All ten folds (``--folds 0 1 ... 9``) would double the View 2
+    part and pass the 90-minute budget. Plus the design checks (:func:`design_checks`) on View 1, seeds 0-2: 21
+    runs at 28x24 of half a CPU-minute to a minute, and A-Softmax at 56x48 (3 runs; LMCL there is Fig. 5's run). ``fast``: one 2-epoch seed of NSL and LMCL on View 1, for CI."""
     if mode == "fast":
-        return {"m_grid": [0.0, 0.35], "seeds": [0], "epochs": [2]}
+        return {"m_grid": [0.0, 0.35], "seeds": [0], "epochs": [2], "folds": [], "fold_seeds": [0],
+                "design_checks": False}
     if mode == "full":
-        return {"m_grid": [0.0, 0.15, 0.25, 0.35, 0.45], "seeds": [0, 1, 2], "epochs": [16]}
+        return {"m_grid": [0.0, 0.15, 0.25, 0.35, 0.45], "seeds": [0, 1, 2], "epochs": [16], "folds": [0, 1, 2, 3, 4],
+                "fold_seeds": [0], "design_checks": True}
     raise ValueError(f"mode must be 'fast' or 'full', got {mode!r}")
 
 
@@ -114,7 +155,7 @@ def suite(m_grid: Iterable[float], epochs: int | Sequence[int], s: float = DEFAU
           margin: float = 0.35, backbone: str = "cnn") -> dict[str, list[ExperimentConfig]]:
     """The configurations of the three experiments (notebook 07 section 3), at each training length in ``epochs``
     (labels get an ", N epochs" suffix when there are several). A configuration shared by several experiments (LMCL
-    m=0.35; NSL = LMCL m=0) is the same run: :func:`labkit.experiments.lab_scale.run_grid` trains it once."""
+    m=0.35; NSL = LMCL m=0) is the same run on the same split: :func:`jobs` lists it once."""
     lengths = [int(epochs)] if isinstance(epochs, int) else [int(e) for e in epochs]
     out: dict[str, list[ExperimentConfig]] = {"fig5": [], "table1": [], "table2": []}
     for ep in lengths:
@@ -133,6 +174,81 @@ def suite(m_grid: Iterable[float], epochs: int | Sequence[int], s: float = DEFAU
             ExperimentConfig(backbone=backbone, head="sphereface", m=4, epochs=ep, label=f"A-Softmax{tag}"),
             ExperimentConfig(backbone=backbone, head="cosface", m=margin, s=s, epochs=ep, label=f"LMCL{tag}"),
         ]
+    return out
+
+
+#: the input size of most design checks: a quarter of the main grid's pixels, so that they cost little
+DESIGN_CHECK_SIZE = (28, 24)
+
+
+def design_checks(epochs: int = 16, s: float = DEFAULT_S, margin: float = 0.35,
+                  main_size: tuple[int, int] = (56, 48)) -> list[tuple[ExperimentConfig, tuple[int, int]]]:
+    """Does a design choice decide LMCL against A-Softmax (notebook 07 section 8)? ``(config, input size)`` pairs,
+    all on View 1: LMCL and A-Softmax as in Table 2 at :data:`DESIGN_CHECK_SIZE`, then LMCL with one choice changed:
+    the scale s (16 and 64 around the grid's 30; Eq. 6's lower bound for about 1,200 classes is near 14 at
+    m = 0.35), a margin switched on only halfway (A-Softmax's lambda annealing is such a curriculum), both losses
+    trained twice as long, and both at the main grid's input size ``main_size`` (the LMCL run there is Fig. 5's
+    m = 0.35 run)."""
+    small, tag = DESIGN_CHECK_SIZE, f"{main_size[0]}x{main_size[1]} input"
+    return [
+        (ExperimentConfig(head="cosface", m=margin, s=s, epochs=epochs, label="LMCL"), small),
+        (ExperimentConfig(head="sphereface", m=4, epochs=epochs, label="A-Softmax"), small),
+        (ExperimentConfig(head="cosface", m=margin, s=16.0, epochs=epochs, label="LMCL, s = 16"), small),
+        (ExperimentConfig(head="cosface", m=margin, s=64.0, epochs=epochs, label="LMCL, s = 64"), small),
+        (ExperimentConfig(head="cosface", m=margin, s=s, epochs=epochs, margin_warmup=0.5,
+                          label="LMCL, margin off for the first half"), small),
+        (ExperimentConfig(head="cosface", m=margin, s=s, epochs=2 * epochs, label=f"LMCL, {2 * epochs} epochs"), small),
+        (ExperimentConfig(head="sphereface", m=4, epochs=2 * epochs, label=f"A-Softmax, {2 * epochs} epochs"), small),
+        (ExperimentConfig(head="cosface", m=margin, s=s, epochs=epochs, label=f"LMCL, {tag}"), main_size),
+        (ExperimentConfig(head="sphereface", m=4, epochs=epochs, label=f"A-Softmax, {tag}"), main_size),
+    ]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a grid: which experiment it serves, its recipe, its train/test split and its seed."""
+
+    experiment: str
+    config: ExperimentConfig
+    data: DataConfig
+    seed: int
+
+    def run_key(self) -> str:
+        """Identical for every job that trains the same network (label and experiment aside)."""
+        return json.dumps({"cfg": self.config.key(), "data": asdict(self.data), "seed": self.seed}, sort_keys=True)
+
+
+def jobs(grid: dict[str, Any], image_size: tuple[int, int] | None = None) -> list[Job]:
+    """Every (experiment, config, split, seed) of a grid from :func:`grid_for`: Fig. 5 on View 1 with
+    ``grid["seeds"]``; Tables 1 and 2 on the View 2 folds ``grid["folds"]`` with ``grid["fold_seeds"]``, or on View 1
+    with ``grid["seeds"]`` when ``folds`` is empty. Seed-major / fold-major, so a grid cut short holds whole
+    replicates."""
+    size = tuple(image_size or DataConfig().image_size)
+    configs = suite(grid["m_grid"], grid["epochs"])
+    view1 = DataConfig(image_size=size)
+    out = [Job("fig5", c, view1, int(sd)) for sd in grid["seeds"] for c in configs["fig5"]]
+    if grid.get("folds"):
+        splits = [(DataConfig(image_size=size, protocol="view2", test_fold=int(k)), int(sd))
+                  for k in grid["folds"] for sd in grid.get("fold_seeds", [0])]
+    else:
+        splits = [(view1, int(sd)) for sd in grid["seeds"]]
+    for dc, sd in splits:
+        out += [Job(name, c, dc, sd) for name in ("table1", "table2") for c in configs[name]]
+    if grid.get("design_checks"):
+        ep = int(grid["epochs"][0]) if not isinstance(grid["epochs"], int) else int(grid["epochs"])
+        out += [Job("design", c, DataConfig(image_size=sz), int(sd)) for sd in grid["seeds"]
+                for c, sz in design_checks(ep, main_size=size)]
+    return out
+
+
+def distinct_runs(all_jobs: Sequence[Job]) -> list[Job]:
+    """The jobs that train something new, in order (the first job of each :meth:`Job.run_key`)."""
+    seen: set[str] = set()
+    out = []
+    for j in all_jobs:
+        if j.run_key() not in seen:
+            seen.add(j.run_key())
+            out.append(j)
     return out
 
 

@@ -1,5 +1,6 @@
-"""The lab's faces (notebook 07 section 2): identity-disjoint training people and test pairs from the LFW View 1
-protocol files, decoded once and cached as uint8 in :func:`labkit.config.cache_dir` (never in the data root)."""
+"""The lab's faces (notebook 07 section 2): identity-disjoint training people and test pairs from the LFW protocol
+files (View 1: DevTrain people, DevTest pairs; View 2: everybody outside one fold of ``pairs.txt``, that fold's 600
+pairs), decoded once and cached as uint8 in :func:`labkit.config.cache_dir` (never in the data root)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from labkit.data.lfw import devtest_pairs  # the one fold assignment of the View 1 DevTest pairs
+from labkit.data.lfw import Pair, devtest_pairs, pair_people, view2_fold_pairs  # the one fold assignment
 from labkit.experiments.lab_scale.configs import BACKBONES, DataConfig
 
 
@@ -32,25 +33,45 @@ class LabData:
     backbone: str = "cnn"
 
 
-def identity_split(root: str | Path | None = None, min_images: int = 2) -> tuple[dict[str, int], dict[str, int]]:
-    """View 1 people: (training people with >= ``min_images`` images, all DevTest people), from the protocol files.
-    Raises ValueError if the two share anybody (they do not in the official files)."""
+def identity_split(root: str | Path | None = None, min_images: int = 2, protocol: str = "view1",
+                   test_fold: int = 0) -> tuple[dict[str, int], dict[str, int]]:
+    """(training people with >= ``min_images`` images, test people), each ``{name: images}``. View 1: the
+    DevTrain and DevTest people files. View 2: the test people are those of fold ``test_fold``'s pairs in
+    ``pairs.txt``; the training people everybody else in ``lfw-names.txt`` (``people.txt``, which lists each fold's
+    people, is not needed: a person outside the fold's pairs can never be in its test pairs). Raises ValueError if
+    the two share anybody."""
     from labkit.data.lfw import protocol_path, read_people
 
-    train = {n: c for n, c in read_people(protocol_path("peopleDevTrain.txt", root)).items() if c >= min_images}
-    test = read_people(protocol_path("peopleDevTest.txt", root))
+    if protocol == "view1":
+        train = {n: c for n, c in read_people(protocol_path("peopleDevTrain.txt", root)).items() if c >= min_images}
+        test = read_people(protocol_path("peopleDevTest.txt", root))
+    elif protocol == "view2":
+        everybody = read_people(protocol_path("lfw-names.txt", root))
+        test = {n: everybody.get(n, 0) for n in sorted(pair_people(view2_fold_pairs(test_fold, root)))}
+        train = {n: c for n, c in everybody.items() if c >= min_images and n not in test}
+    else:
+        raise ValueError(f"protocol must be 'view1' or 'view2', got {protocol!r}")
     shared = sorted(set(train) & set(test))
     if shared:
-        raise ValueError(f"peopleDevTrain and peopleDevTest share {len(shared)} people, e.g. {shared[:3]}")
+        raise ValueError(f"training and test people share {len(shared)} people, e.g. {shared[:3]}")
     return train, test
+
+
+def test_pairs(dc: DataConfig, root: str | Path | None = None) -> list[Pair]:
+    """The test pairs of a data configuration, each with its threshold fold: the 1,000 DevTest pairs (View 1) or
+    fold ``test_fold``'s 600 pairs of ``pairs.txt`` (View 2), cut into ``n_folds`` folds."""
+    if dc.protocol == "view1":
+        return devtest_pairs(root, dc.n_folds)
+    return view2_fold_pairs(dc.test_fold, root, dc.n_folds)
 
 
 def load_lab_data(
     data_config: DataConfig | None = None, root: str | Path | None = None, cache: bool = True, progress: bool = True,
     backbone: str = "cnn",
 ) -> LabData:
-    """The lab's training and DevTest input: pixels at ``image_size``, (x - 127.5) / 128. The faces are decoded
-    once and cached as uint8 (first build: ~7,300 images, under a minute; afterwards a few seconds)."""
+    """The lab's training and test input for ``data_config`` (default: View 1 at 28x24): pixels at ``image_size``,
+    (x - 127.5) / 128. The faces are decoded once and cached as uint8 (first build: ~7,300 images, under a minute;
+    afterwards a few seconds)."""
     from labkit.data.images import face_images
     from labkit.data.lfw import lfw_paths
     from labkit.experiments.toy.data import normalise
@@ -59,8 +80,8 @@ def load_lab_data(
         raise ValueError(f"unknown backbone {backbone!r}; valid names are {', '.join(BACKBONES)}")
     dc = data_config or DataConfig()
     folder = lfw_paths(root, variant="aligned")
-    train_people, _ = identity_split(root, dc.min_images)
-    pairs = devtest_pairs(root, dc.n_folds)
+    train_people, _ = identity_split(root, dc.min_images, dc.protocol, dc.test_fold)
+    pairs = test_pairs(dc, root)
     classes = sorted(train_people)
     train_rel, train_y = [], []
     for label, name in enumerate(classes):
@@ -74,7 +95,7 @@ def load_lab_data(
     images = face_images(folder, train_rel + test_rel, size, cache=cache, progress=progress)
     n = len(train_rel)
     info: dict[str, Any] = {"train_people": len(classes), "train_images": n, "test_images": len(test_rel),
-                            "pairs": len(pairs), "folds": dc.n_folds, "backbone": backbone,
+                            "pairs": len(pairs), "folds": dc.n_folds, "backbone": backbone, "split": dc.split,
                             "input": f"{size[0]}x{size[1]} RGB pixels"}
     x = normalise(images)
     row = {r: i for i, r in enumerate(test_rel)}

@@ -24,11 +24,43 @@ def t95(df: int) -> float:
     return _T95[df - 1] if 1 <= df <= len(_T95) else 1.96
 
 
+def unit(record: dict[str, Any]) -> tuple[str, int]:
+    """What a run is paired on: its train/test split ("View 1", "View 2 fold k") and its seed. Two runs with the
+    same unit share the training people, the test pairs, the initial backbone and the batch order."""
+    return str(record.get("split", "View 1")), int(record.get("seed", 0))
+
+
+def run_id(record: dict[str, Any]) -> str:
+    """One string per trained network: the recipe (label aside), the input size, the split and the seed. Records of
+    different experiments that share a run (NSL is Fig. 5's m = 0 run) have the same id."""
+    cfg = json.dumps({k: v for k, v in record["config"].items() if k != "label"}, sort_keys=True)
+    return f"{cfg}|{record.get('data', {}).get('input', '')}|{unit(record)[0]}|{unit(record)[1]}"
+
+
+def distinct(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first record of each :func:`run_id`, in order: one per trained network."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in records:
+        seen.setdefault(run_id(r), r)
+    return list(seen.values())
+
+
+def units_phrase(units: Sequence[tuple[str, int]]) -> str:
+    """How a set of runs replicates: "3 seeds", "10 View 2 folds", or "20 runs (splits x seeds)"."""
+    splits = {u[0] for u in units}
+    seeds = {u[1] for u in units}
+    if len(splits) == 1:
+        return f"{len(units)} seed{'s' if len(units) != 1 else ''}"
+    if len(seeds) == 1 and all(s.startswith("View 2") for s in splits):
+        return f"{len(units)} View 2 folds"
+    return f"{len(units)} runs ({len(splits)} splits x {len(seeds)} seeds)"
+
+
 def summarize(records: Sequence[dict[str, Any]], by: str = "label") -> list[dict[str, Any]]:
-    """One row per ``by`` value, in first-seen order (notebook 07 sections 5-7): mean accuracy over seeds and its
-    standard error std(ddof=1)/sqrt(n) over seeds (with a single seed the run's 10-fold s.e.; ``se_kind`` says
-    which), the s.e. over all seed x fold accuracies (``se_seed_fold``), and the means of the final-epoch
-    diagnostics."""
+    """One row per ``by`` value, in first-seen order (notebook 07 sections 5-7): mean accuracy over the runs (seeds,
+    or View 2 folds) and its standard error std(ddof=1)/sqrt(n) over them (with a single run its 10-fold s.e.;
+    ``se_kind`` says which), the s.e. over all run x fold accuracies (``se_seed_fold``), and the means of the
+    final-epoch diagnostics. ``n_seeds`` is the number of runs."""
     groups: dict[Any, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r[by], []).append(r)
@@ -37,8 +69,8 @@ def summarize(records: Sequence[dict[str, Any]], by: str = "label") -> list[dict
         acc = np.array([r["accuracy"] for r in rs])
         folds = np.concatenate([np.asarray(r["fold_accuracies"], float) for r in rs])
         n = len(rs)
-        se, kind = ((float(acc.std(ddof=1) / math.sqrt(n)), f"over {n} seeds") if n > 1
-                    else (float(rs[0]["std_err"]), "10-fold, 1 seed"))
+        se, kind = ((float(acc.std(ddof=1) / math.sqrt(n)), "over " + units_phrase([unit(r) for r in rs])) if n > 1
+                    else (float(rs[0]["std_err"]), "10-fold, 1 run"))
         last = [r["history"][-1] for r in rs if r.get("history")]
         rows.append({
             by: name, "config": rs[0]["config"], "n_seeds": n, "accuracy": float(acc.mean()), "se": se, "se_kind": kind,
@@ -54,16 +86,17 @@ def summarize(records: Sequence[dict[str, Any]], by: str = "label") -> list[dict
 
 
 def paired_difference(records: Sequence[dict[str, Any]], a: str, b: str, by: str = "label") -> dict[str, Any]:
-    """Accuracy of ``a`` minus accuracy of ``b``, paired on the same seed (same initial backbone, batch order and
-    test folds), notebook 07 sections 5-7. Returns the mean difference, its s.e. over seeds, the s.e. over the
-    seed x fold differences (``se_seed_fold``, 10 x seeds values), a 95 % interval from the seed-fold s.e., how many
-    seeds have the sign of the mean, and ``resolved`` ("larger than its noise"): the interval excludes 0 *and* every
-    seed has the same sign (the interval alone treats the folds of one seed as independent of each other)."""
-    ra = {r["seed"]: r for r in records if r[by] == a}
-    rb = {r["seed"]: r for r in records if r[by] == b}
+    """Accuracy of ``a`` minus accuracy of ``b``, paired on the same :func:`unit` (split and seed: same training
+    people, test pairs, initial backbone and batch order), notebook 07 sections 5-7. Returns the mean difference,
+    its s.e. over the paired runs, the s.e. over the run x fold differences (``se_seed_fold``, 10 per run), a 95 %
+    interval from the run-fold s.e., how many runs have the sign of the mean, and ``resolved`` ("larger than its
+    noise"): the interval excludes 0 *and* every run has the same sign (the interval alone treats the folds of one
+    run as independent of each other)."""
+    ra = {unit(r): r for r in records if r[by] == a}
+    rb = {unit(r): r for r in records if r[by] == b}
     seeds = sorted(set(ra) & set(rb))
     if not seeds:
-        raise ValueError(f"no seed has both {a!r} and {b!r}")
+        raise ValueError(f"no split and seed has both {a!r} and {b!r}")
     d = np.array([ra[s]["accuracy"] - rb[s]["accuracy"] for s in seeds])
     df = np.concatenate([np.asarray(ra[s]["fold_accuracies"]) - np.asarray(rb[s]["fold_accuracies"]) for s in seeds])
     mean = float(d.mean())
@@ -71,28 +104,30 @@ def paired_difference(records: Sequence[dict[str, Any]], a: str, b: str, by: str
     se_sf = float(df.std(ddof=1) / math.sqrt(df.size))
     half = t95(df.size - 1) * se_sf
     same = int(np.sum(np.sign(d) == np.sign(mean))) if mean != 0 else 0
-    return {"a": a, "b": b, "n_seeds": len(seeds), "diff": mean, "se": se, "se_seed_fold": se_sf,
+    return {"a": a, "b": b, "n_seeds": len(seeds), "units": units_phrase(seeds), "diff": mean, "se": se, "se_seed_fold": se_sf,
             "ci95": (mean - half, mean + half), "resolved": bool(abs(mean) > half and same == len(seeds)),
-            "same_sign_seeds": same, "per_seed": [float(x) for x in d]}
+            "same_sign_seeds": same, "per_seed": [float(x) for x in d], "n_fold_pairs": int(df.size)}
 
 
 def describe_difference(p: dict[str, Any]) -> str:
     """One computed sentence for a paired difference (printed next to the table it comes from)."""
-    verdict = ("larger than its noise (the 95 % interval excludes 0 and every seed agrees)" if p["resolved"] else
+    verdict = ("larger than its noise (the 95 % interval excludes 0 and every run agrees)" if p["resolved"] else
                "not larger than its noise (" + ("the 95 % interval includes 0" if p["ci95"][0] <= 0 <= p["ci95"][1]
-                                                 else "the seeds disagree in sign") + ")")
-    return (f"{p['a']} − {p['b']}: {100 * p['diff']:+.2f} points, s.e. {100 * p['se']:.2f} over {p['n_seeds']} seeds "
-            f"({100 * p['se_seed_fold']:.2f} over {10 * p['n_seeds']} seed×fold pairs; 95 % interval "
-            f"{100 * p['ci95'][0]:+.2f} to {100 * p['ci95'][1]:+.2f}); same sign in {p['same_sign_seeds']} of "
-            f"{p['n_seeds']} seeds: {verdict}.")
+                                                 else "the runs disagree in sign") + ")")
+    units = p.get("units", f"{p['n_seeds']} seeds")
+    return (f"{p['a']} − {p['b']}: {100 * p['diff']:+.2f} points, s.e. {100 * p['se']:.2f} over {units} "
+            f"({100 * p['se_seed_fold']:.2f} over {p.get('n_fold_pairs', 10 * p['n_seeds'])} run×fold pairs; 95 % "
+            f"interval {100 * p['ci95'][0]:+.2f} to {100 * p['ci95'][1]:+.2f}); same sign in {p['same_sign_seeds']} "
+            f"of {p['n_seeds']} runs: {verdict}.")
 
 
 def difference_table(pairs: Sequence[dict[str, Any]]) -> str:
     """Markdown table of paired differences (points)."""
-    lines = ["| difference | mean (points) | s.e. over seeds | s.e. over seed×fold | 95 % interval | per seed | larger than noise? |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| difference | mean (points) | s.e. over runs | runs | s.e. over run×fold | 95 % interval | per run | larger than noise? |",
+             "|---|---|---|---|---|---|---|---|"]
     for p in pairs:
-        lines.append(f"| {p['a']} − {p['b']} | {100 * p['diff']:+.2f} | {100 * p['se']:.2f} | {100 * p['se_seed_fold']:.2f} | "
+        lines.append(f"| {p['a']} − {p['b']} | {100 * p['diff']:+.2f} | {100 * p['se']:.2f} | {p.get('units', p['n_seeds'])} | "
+                     f"{100 * p['se_seed_fold']:.2f} | "
                      f"{100 * p['ci95'][0]:+.2f} … {100 * p['ci95'][1]:+.2f} | "
                      f"{', '.join(f'{100 * x:+.1f}' for x in p['per_seed'])} | {'yes' if p['resolved'] else 'no'} |")
     return "\n".join(lines)
@@ -101,16 +136,11 @@ def difference_table(pairs: Sequence[dict[str, Any]]) -> str:
 def convergence_table(records: Sequence[dict[str, Any]]) -> str:
     """Markdown table, one row per run (notebook 07 section 4): the last three epochs' ranges behind
     :func:`labkit.experiments.lab_scale.converged` and the verdict."""
-    lines = ["| run | seed | epochs | train acc | Δ train acc (last 3) | Δ loss w/o margin (nat) | Δ verification | converged |",
-             "|---|---|---|---|---|---|---|---|"]
-    seen = set()
-    for r in records:
-        key = (json.dumps(r["config"] | {"label": ""}, sort_keys=True), r["seed"])
-        if key in seen:
-            continue
-        seen.add(key)
+    lines = ["| run | split | seed | epochs | train acc | Δ train acc (last 3) | Δ loss w/o margin (nat) | Δ verification | converged |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in distinct(records):
         c = convergence_checks(r["history"])
-        lines.append(f"| {r['label']} | {r['seed']} | {len(r['history'])} | {100 * r['history'][-1]['train_acc']:.1f} % | "
+        lines.append(f"| {r['label']} | {unit(r)[0]} | {r['seed']} | {len(r['history'])} | {100 * r['history'][-1]['train_acc']:.1f} % | "
                      f"{100 * c.get('train_acc_range', float('nan')):.2f} pt | {c.get('loss_range', float('nan')):.3f} | "
                      f"{100 * c.get('verification_range', float('nan')):.2f} pt | {'yes' if c['passes'] else 'no'} |")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from labkit import config
-from labkit.engine import embed, fit
+from labkit.engine import fit
 from labkit.experiments.lab_scale.configs import CNN_CHANNELS, RUN_VERSION, ExperimentConfig
 from labkit.experiments.lab_scale.data import LabData, load_lab_data
 from labkit.losses import head_kwargs, make_head_quietly
@@ -47,7 +47,8 @@ def convergence_checks(history: Sequence[dict[str, Any]], window: int = 3, acc_t
                        loss_tol: float = 0.03, loss_floor: float = 0.1, ver_tol: float = 0.015) -> dict[str, Any]:
     """The numbers behind :func:`converged` (notebook 07 section 4): over the last ``window`` epochs, the range of the
     training accuracy, the range of the loss without the margin term (absolute and relative to the last value) and
-    the range of the verification accuracy, and whether each is within its tolerance."""
+    the range of the verification accuracy, whether each is within its tolerance (``train_acc_ok``, ``loss_ok``,
+    ``verification_ok``) and whether all are (``passes``)."""
     rows = [r for r in history if "train_acc" in r][-window:]
     if len(rows) < window:
         return {"epochs": len(rows), "passes": False}
@@ -59,9 +60,10 @@ def convergence_checks(history: Sequence[dict[str, Any]], window: int = 3, acc_t
         "loss_rel_range": (max(loss) - min(loss)) / max(1e-9, abs(loss[-1])),
         "verification_range": (max(ver) - min(ver)) if len(ver) == window else float("nan"),
     }
-    out["passes"] = bool(out["train_acc_range"] <= acc_tol
-                         and out["loss_range"] <= max(loss_tol * abs(loss[-1]), loss_floor)
-                         and (len(ver) < window or out["verification_range"] <= ver_tol))
+    out["train_acc_ok"] = bool(out["train_acc_range"] <= acc_tol)
+    out["loss_ok"] = bool(out["loss_range"] <= max(loss_tol * abs(loss[-1]), loss_floor))
+    out["verification_ok"] = bool(len(ver) < window or out["verification_range"] <= ver_tol)
+    out["passes"] = out["train_acc_ok"] and out["loss_ok"] and out["verification_ok"]
     return out
 
 
@@ -83,8 +85,9 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
     steps then cosine decay, flips), evaluating the DevTest pairs after every epoch. Returns the network and
     ``{"history", "train_loss", "iters", "seconds", "warnings", "converged"}``; ``history`` has one record per
     epoch with the engine's diagnostics (training accuracy, loss with and without the margin term, mean feature
-    norm, mean angle to the class weight) and the verification accuracy. LMCL without feature normalisation trains
-    its first third with the margin off (the paper starts it from the softmax loss). The backbone's initial weights
+    norm, mean angle to the class weight) and the verification accuracy. The first
+    ``cfg.margin_off_fraction`` of the steps train with the margin off (by default a third for LMCL without feature
+    normalisation, which the paper starts from the softmax loss, and none otherwise). The backbone's initial weights
     and the batch order depend on the seed only, so runs of different heads with one seed are paired."""
     cfg.validate()
     n = data.train_x.shape[0]
@@ -96,7 +99,7 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
     fc = fit_preset("lab", steps=steps, batch=cfg.batch, lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
                     warmup=max(1, steps // 10), seed=seed, log_every=spe, eval_every=spe, device=device,
                     threads=CPU_THREADS if device == "cpu" else 0, progress=progress,
-                    margin_warmup=steps // 3 if head.s is None and cfg.head == "cosface" else 0)
+                    margin_warmup=int(steps * cfg.margin_off_fraction))
 
     def verify(backbone: nn.Module, _head: nn.Module, step: int) -> dict[str, float]:
         return {"verification_acc": evaluate_run(backbone, data, device).mean_accuracy}
@@ -115,16 +118,17 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
 
 @torch.no_grad()
 def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
-    """10-fold verification on the DevTest pairs: embeddings of each image and its mirror image concatenated
-    (as the paper tests), cosine scores, :func:`labkit.evaluate.kfold_verification`."""
-    from labkit.evaluate import combine_flip, cosine_pairs, kfold_verification
+    """10-fold verification on the split's test pairs (View 1 DevTest, or one View 2 fold): embeddings of each image
+    and its mirror image concatenated (as the paper tests), cosine scores, :func:`labkit.evaluate.kfold_verification`."""
+    from labkit.evaluate import cosine_pairs, kfold_verification
+    from labkit.evaluate.features import embed_batches
 
-    feats = combine_flip(embed(model, data.test_x, device=device), embed(model, data.test_x.flip(3), device=device),
-                         "concat").numpy()
+    feats = embed_batches(model, data.test_x, flip="concat", device=device)
     scores = cosine_pairs(feats[data.pair_index[:, 0]], feats[data.pair_index[:, 1]])
+    where = "View 1 DevTest" if data.data_config.protocol == "view1" else data.data_config.split
     return kfold_verification(
         scores, data.pair_same, data.pair_fold,
-        protocol=f"LFW View 1 DevTest, {len(scores)} pairs in {len(np.unique(data.pair_fold))} folds",
+        protocol=f"LFW {where}, {len(scores)} pairs in {len(np.unique(data.pair_fold))} folds",
         options={"features": "flip concat", "score": "cosine"},
     )
 
@@ -134,7 +138,7 @@ def run_one(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "
     model, hist = train_run(cfg, data, seed, device)
     res = evaluate_run(model, data, device)
     return {
-        "label": cfg.name, "config": asdict(cfg), "seed": int(seed),
+        "label": cfg.name, "config": asdict(cfg), "seed": int(seed), "split": data.data_config.split,
         "accuracy": res.mean_accuracy, "std_err": res.standard_error, "fold_accuracies": res.fold_accuracies,
         "auc": res.roc.auc, "eer": res.roc.eer, "train_loss": hist["train_loss"], "history": hist["history"],
         "loss_per_epoch": [h["loss"] for h in hist["history"]], "converged": hist["converged"],

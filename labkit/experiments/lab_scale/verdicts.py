@@ -55,7 +55,7 @@ def norm_verdict(table1: Sequence[dict[str, Any]]) -> dict[str, Any]:
     lines = [describe_difference(p)]
     runs = [r for r in table1 if not r["config"]["normalize_features"]]
     drops = []
-    for r in runs:
+    for r in runs:  # one per split and seed
         h = r["history"]
         on = [i for i, e in enumerate(h) if e["margin_on"]]
         first = on[0] if on else 0
@@ -64,7 +64,7 @@ def norm_verdict(table1: Sequence[dict[str, Any]]) -> dict[str, Any]:
     d = np.array(drops)
     lines.append(f"Without normalisation the mean |x| is {d[:, 0].mean():.2f} at the end of the softmax warm-up, falls "
                  f"to {d[:, 1].mean():.2f} after the margin is switched on and ends at {d[:, 2].mean():.2f} "
-                 f"(mean over {len(runs)} seeds; with normalisation the features are rescaled to s = "
+                 f"(mean over {len(runs)} runs; with normalisation the features are rescaled to s = "
                  f"{with_n['config']['s']:g} and |x| before normalisation ends at {with_n['feat_norm']:.2f}).")
     lines.append(f"Final training accuracy {100 * with_n['train_acc']:.1f} % with normalisation, "
                  f"{100 * without['train_acc']:.1f} % without; mean angle to the class weight "
@@ -102,3 +102,38 @@ def loss_reading(records: Sequence[dict[str, Any]]) -> list[str]:
         out.append(f"{r['label']}: loss {r['train_loss']:.2f} = {r['loss_no_margin']:.2f} without the margin term "
                    f"+ {gap:.2f} from the margin; training accuracy {100 * r['train_acc']:.1f} %.")
     return out
+
+
+def design_verdict(design: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Section 8 ("does a design choice decide it?"): every LMCL variant of
+    :func:`labkit.experiments.lab_scale.design_checks` against A-Softmax changed the same way where the grid has
+    that (twice as long, the larger input) and plain A-Softmax otherwise, paired on the seed; and against the plain
+    LMCL run. A choice "decides" the comparison when the variant's difference to A-Softmax is
+    resolved with the opposite sign to the plain LMCL's."""
+    rows = summarize(design)
+    labels = [r["label"] for r in rows]
+    asoft = [lab for lab in labels if lab.startswith("A-Softmax")]
+    lmcl = [lab for lab in labels if lab.startswith("LMCL")]
+    base_a = "A-Softmax" if "A-Softmax" in labels else asoft[0]
+    base_l = "LMCL" if "LMCL" in labels else lmcl[0]
+
+    def rival(lab: str) -> str:  # A-Softmax changed the same way when the grid has it ("…, 32 epochs")
+        twin = "A-Softmax" + lab[len("LMCL"):]
+        return twin if twin in labels else base_a
+
+    vs_a = [paired_difference(design, lab, rival(lab)) for lab in lmcl]
+    vs_l = [paired_difference(design, lab, base_l) for lab in lmcl if lab != base_l]
+    base = vs_a[lmcl.index(base_l)]
+    flips = [p for p in vs_a if p["resolved"] and base["resolved"] and np.sign(p["diff"]) != np.sign(base["diff"])]
+    a_ahead = [p["a"] for p in vs_a if p["resolved"] and p["diff"] < 0]
+    l_ahead = [p["a"] for p in vs_a if p["resolved"] and p["diff"] > 0]
+    open_ = [p["a"] for p in vs_a if not p["resolved"]]
+    lines = [
+        f"A-Softmax ahead of LMCL beyond noise: {', '.join(a_ahead) or 'in no setting'}.",
+        f"LMCL ahead of A-Softmax beyond noise: {', '.join(l_ahead) or 'in no setting'}.",
+        f"Not resolved: {', '.join(open_) or 'none'}.",
+        "A design choice that reverses the plain comparison beyond noise: "
+        + (", ".join(p["a"] for p in flips) if flips else "none") + ".",
+    ]
+    return {"pairs_vs_asoftmax": vs_a, "pairs_vs_lmcl": vs_l, "decided_by_design": bool(flips), "lines": lines,
+            "rows": rows}

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from labkit.engine import FitConfig, embed, fit
+from labkit.engine import FitConfig, fit
+from labkit.evaluate.features import embed_batches
 from labkit.losses import make_head_quietly
 from labkit.presets import preset
 
@@ -196,7 +197,7 @@ def train_toy(
     t0 = time.perf_counter()
 
     def held_out(backbone: torch.nn.Module, head: torch.nn.Module, step: int) -> dict[str, float]:
-        pred = head(embed(backbone, x_all[te]), None).argmax(1)
+        pred = head(torch.from_numpy(embed_batches(backbone, x_all[te], flip="none")), None).argmax(1)
         return {"test_acc": float((pred == y_all[te]).float().mean())}
 
     pending: dict[str, float] = {}
@@ -213,7 +214,7 @@ def train_toy(
     fit(net, head, (x_all[tr], y_all[tr]), cfg, evaluate=held_out, callback=on_record,
         meta={"toy_config": asdict(config)})
     with torch.no_grad():
-        feats = embed(net, x_all)
+        feats = torch.from_numpy(embed_batches(net, x_all, flip="none"))
         pred = head(feats, None).argmax(1).numpy()
     ok = pred == data.labels
     meta = {
