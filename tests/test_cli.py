@@ -153,6 +153,8 @@ def test_lab_scale_checks_arguments_and_data(tmp_path):
     _usage_error(_run(tmp_path, "--epochs", "0", module="labkit.experiments"), "--epochs", "integer >= 1")
     _usage_error(_run(tmp_path, "--mode", "fast", module="labkit.experiments"), "not found", "LABKIT_DATA")
     _usage_error(_run(tmp_path, "--folds", "12", module="labkit.experiments"), "--folds", "View 2 folds 0-9")
+    # an empty list must not silently mean "Tables 1-2 on View 1" (it would start the full grid)
+    _usage_error(_run(tmp_path, "--folds", module="labkit.experiments"), "--folds needs at least one value")
 
 
 # ---------------------------------------------------------------------------------------------------- in-process

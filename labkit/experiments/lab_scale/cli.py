@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             raise cli.UsageError(f"--out {args.out} is a file; give a folder for results.json and MANIFEST.json")
         if args.folds and max(args.folds) > 9:
             raise cli.UsageError(f"--folds are View 2 folds 0-9, got {max(args.folds)}")
-        for name in ("seeds", "epochs"):
+        for name in ("seeds", "epochs", "folds"):
             if getattr(args, name) == []:
                 raise cli.UsageError(f"--{name} needs at least one value (leave it out for the mode's)")
         try:
