@@ -68,10 +68,11 @@ def embed_batches(
     """Features of a stack of normalised images ``(N, 3, H, W)``, flip combined per ``flip``, as float32 numpy: the
     lab's one embedding routine (the paper tests on the image and its mirror image, Sec. 4.1; ``flip="none"`` for
     the image alone). Runs in eval mode without gradients and restores the model's mode; the flip is along the
-    width axis. ``device`` defaults to the model's."""
+    width axis. ``device`` defaults to the model's (CPU for a model without parameters)."""
     check_flip_mode(flip)
     was = model.training
-    dev = device or next(model.parameters()).device
+    first = next(model.parameters(), None)
+    dev = device or (first.device if first is not None else "cpu")
     model.eval()
     out = []
     with torch.no_grad():
