@@ -138,7 +138,7 @@ def grid_for(mode: str) -> dict[str, Any]:
     ``full`` (the shipped grid): 56x48 input, 16 epochs; Fig. 5 (LMCL at m = 0, 0.15, 0.25, 0.35, 0.45) on View 1
     with seeds 0-2; Table 1's two rows and Table 2's four losses on View 2 folds 0-4 (train on everybody outside
     the fold, test on its 600 pairs: 3,000 test pairs in all, three times View 1's), seed 0 on each fold. That is
-    15 + 25 = 40 distinct runs, about 2 CPU-minutes each; as two ``--shard k/2`` processes on a 2-core CPU about an
+    15 + 25 = 40 distinct runs, 2-3 CPU-minutes each; as two ``--shard k/2`` processes on a 2-core CPU about an
     hour (MANIFEST.json has the measured figures). All ten folds (``--folds 0 1 ... 9``) would double the View 2
     part and pass the 90-minute budget. Plus the design checks (:func:`design_checks`) on View 1, seeds 0-2: 21
     runs at 28x24 of half a CPU-minute to a minute, and A-Softmax at 56x48 (3 runs; LMCL there is Fig. 5's run). ``fast``: one 2-epoch seed of NSL and LMCL on View 1, for CI."""
