@@ -75,12 +75,11 @@ def embed_batches(
     dev = device or (first.device if first is not None else "cpu")
     model.eval()
     out = []
-    with torch.no_grad():
-        for i in range(0, images.shape[0], batch_size):
-            x = images[i : i + batch_size].to(dev)
-            f = model(x)
-            g = model(torch.flip(x, dims=[3])) if flip != "none" else None
-            out.append(combine_flip(f, g, flip).float().cpu())
+    for i in range(0, images.shape[0], batch_size):  # gradients are off: the function is @torch.no_grad()
+        x = images[i : i + batch_size].to(dev)
+        f = model(x)
+        g = model(torch.flip(x, dims=[3])) if flip != "none" else None
+        out.append(combine_flip(f, g, flip).float().cpu())
     model.train(was)
     if not out:
         raise ValueError("no images to embed")

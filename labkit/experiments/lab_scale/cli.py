@@ -99,10 +99,10 @@ def manifest(args: Any, argv: Sequence[str], results: dict[str, list[dict[str, A
     grid = effective_grid(args.mode, args.seeds, None, args.epochs, args.folds)
     ordered = distinct([r for name, recs in results.items() if name != "check" for r in recs])
     per_shard = [sum(r["seconds"] for r in ordered[k::2]) for k in (0, 1)]
-    splits = {}
+    splits = {}  # one entry per split and input size (View 1 is used at two sizes)
     for r in ordered:
-        splits.setdefault(r["split"], {k: v for k, v in r["data"].items()
-                                       if k in ("train_people", "train_images", "test_images", "pairs", "input")})
+        splits.setdefault(f"{r['split']}, {r['data']['input']}", {
+            k: v for k, v in r["data"].items() if k in ("train_people", "train_images", "test_images", "pairs")})
     return {
         "command": "python -m labkit.experiments " + " ".join(argv),
         "how_it_was_run": args.note or "this command alone",

@@ -69,7 +69,7 @@ def load_lab_data(
     data_config: DataConfig | None = None, root: str | Path | None = None, cache: bool = True, progress: bool = True,
     backbone: str = "cnn",
 ) -> LabData:
-    """The lab's training and test input for ``data_config`` (default: View 1 at 28x24): pixels at ``image_size``,
+    """The lab's training and test input for ``data_config`` (default: View 1 at 56x48): pixels at ``image_size``,
     (x - 127.5) / 128. The faces are decoded once and cached as uint8 (first build: ~7,300 images, under a minute;
     afterwards a few seconds)."""
     from labkit.data.images import face_images
