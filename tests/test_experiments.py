@@ -291,3 +291,13 @@ def test_design_verdict_pairs_each_variant_with_its_rival():
     # without the reversing variant no choice decides it
     v2 = E.design_verdict([r for r in recs if r["label"] != "LMCL, s = 16"])
     assert not v2["decided_by_design"] and v2["lines"][-1].endswith("none.")
+
+
+def test_convergence_summary_checks_each_trained_network_once():
+    _, shipped, manifest = _shipped()
+    grid = [r for r in shipped if r["experiment"] != "check"]
+    summary = E.convergence_summary(grid)
+    # NSL / LMCL appear in several experiments but were trained once; 28x24 and 56x48 runs are different networks
+    assert summary["n"] == manifest["distinct_runs"] == len({E.run_id(r) for r in grid}) < len(grid)
+    assert summary["n_ok"] == sum(E.converged(r["history"]) for r in E.distinct(grid))
+    assert summary["lines"][0].startswith(f"{summary['n_ok']} of {summary['n']} distinct runs pass")

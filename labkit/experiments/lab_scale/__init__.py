@@ -47,7 +47,7 @@ from labkit.experiments.lab_scale.configs import (BACKBONES, CHECK_CONFIG, CNN_C
 from labkit.experiments.lab_scale.data import LabData, devtest_pairs, identity_split, load_lab_data, test_pairs
 from labkit.experiments.lab_scale.training import (CPU_THREADS, build_backbone, convergence_checks, converged,
                                                    evaluate_run, head_for, run_grid, run_one, train_run)
-from labkit.experiments.lab_scale.stats import (distinct, run_id, unit, units_phrase, convergence_table, describe_difference, diagnostics_table,
+from labkit.experiments.lab_scale.stats import (convergence_summary, distinct, run_id, unit, units_phrase, convergence_table, describe_difference, diagnostics_table,
                                                 difference_table, load_records, markdown_table, paired_difference,
                                                 save_records, summarize)
 from labkit.experiments.lab_scale.verdicts import (design_verdict, loss_reading, margin_pairs, margin_verdict, norm_verdict,
@@ -59,7 +59,7 @@ from labkit.experiments.published import PAPER
 __all__ = [
     "PAPER", "CHECK_CONFIG", "DataConfig", "ExperimentConfig", "LabData", "BACKBONES", "CNN_CHANNELS", "DEFAULT_S", "HEAD_NAMES",
     "RUN_VERSION", "CPU_THREADS", "build_backbone", "head_for", "converged", "convergence_checks", "grid_for", "suite", "jobs", "Job",
-    "PROTOCOLS", "design_checks", "DESIGN_CHECK_SIZE", "distinct_runs", "effective_grid", "run_jobs", "test_pairs", "unit", "units_phrase", "run_id", "distinct",
+    "PROTOCOLS", "design_checks", "DESIGN_CHECK_SIZE", "distinct_runs", "effective_grid", "run_jobs", "test_pairs", "unit", "units_phrase", "run_id", "distinct", "convergence_summary",
     "load_lab_data", "identity_split", "devtest_pairs", "train_run", "evaluate_run", "run_one", "run_grid",
     "run_suite", "summarize", "paired_difference", "describe_difference", "difference_table", "convergence_table",
     "diagnostics_table", "save_records", "load_records", "markdown_table", "plot_margin_curve", "plot_bars",

@@ -204,6 +204,13 @@ def design_checks(epochs: int = 16, s: float = DEFAULT_S, margin: float = 0.35,
     ]
 
 
+def run_identity(cfg: ExperimentConfig, data: DataConfig, seed: int) -> dict[str, Any]:
+    """What decides the network a run trains: the recipe (:meth:`ExperimentConfig.key`), the faces and split
+    (:meth:`DataConfig.key`) and the seed. The one identity behind :meth:`Job.run_key`, the run cache's file names
+    and :func:`labkit.experiments.lab_scale.run_id` of a record."""
+    return {"cfg": cfg.key(), "seed": int(seed), "data": data.key()}
+
+
 @dataclass(frozen=True)
 class Job:
     """One run of a grid: which experiment it serves, its recipe, its train/test split and its seed."""
@@ -215,7 +222,7 @@ class Job:
 
     def run_key(self) -> str:
         """Identical for every job that trains the same network (label and experiment aside)."""
-        return json.dumps({"cfg": self.config.key(), "data": asdict(self.data), "seed": self.seed}, sort_keys=True)
+        return json.dumps(run_identity(self.config, self.data, self.seed), sort_keys=True)
 
 
 def jobs(grid: dict[str, Any], image_size: tuple[int, int] | None = None) -> list[Job]:

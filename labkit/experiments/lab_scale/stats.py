@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from labkit.experiments.lab_scale.configs import DataConfig, ExperimentConfig, run_identity
 from labkit.experiments.lab_scale.training import convergence_checks
 
 #: two-sided 95 % Student t quantiles by degrees of freedom (1..30); larger df use 1.96
@@ -31,10 +33,12 @@ def unit(record: dict[str, Any]) -> tuple[str, int]:
 
 
 def run_id(record: dict[str, Any]) -> str:
-    """One string per trained network: the recipe (label aside), the input size, the split and the seed. Records of
-    different experiments that share a run (NSL is Fig. 5's m = 0 run) have the same id."""
-    cfg = json.dumps({k: v for k, v in record["config"].items() if k != "label"}, sort_keys=True)
-    return f"{cfg}|{record.get('data', {}).get('input', '')}|{unit(record)[0]}|{unit(record)[1]}"
+    """One string per trained network, :func:`labkit.experiments.lab_scale.configs.run_identity` of the record's
+    recipe, data configuration and seed: records of different experiments that share a run (NSL is Fig. 5's m = 0
+    run) have the same id, runs at different input sizes do not."""
+    data = DataConfig(**{f.name: record["data"][f.name] for f in fields(DataConfig)}
+                      | {"image_size": tuple(record["data"]["image_size"])})
+    return json.dumps(run_identity(ExperimentConfig(**record["config"]), data, record["seed"]), sort_keys=True)
 
 
 def distinct(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -144,6 +148,29 @@ def convergence_table(records: Sequence[dict[str, Any]]) -> str:
                      f"{100 * c.get('train_acc_range', float('nan')):.2f} pt | {c.get('loss_range', float('nan')):.3f} | "
                      f"{100 * c.get('verification_range', float('nan')):.2f} pt | {'yes' if c['passes'] else 'no'} |")
     return "\n".join(lines)
+
+
+def convergence_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Notebook 07 section 4: for every trained network (:func:`distinct`) its
+    :func:`labkit.experiments.lab_scale.convergence_checks`; how many pass; and two computed sentences: which runs fail
+    (by label, split and seed) and how many of those fail on the verification range alone."""
+    checks = [(r, convergence_checks(r["history"])) for r in distinct(records)]
+    n_ok = sum(c["passes"] for _, c in checks)
+    failing: dict[str, list[str]] = {}
+    for r, c in checks:
+        if not c["passes"]:
+            failing.setdefault(r["label"], []).append(f"{unit(r)[0]} seed {unit(r)[1]}")
+    lines = [f"{n_ok} of {len(checks)} distinct runs pass the convergence rule"
+             + ("." if not failing else "; failing: " + "; ".join(f"{k} ({', '.join(v)})" for k, v in failing.items())
+                + ".")]
+    fails = [c for _, c in checks if not c["passes"]]
+    only_ver = [c for c in fails if c["train_acc_ok"] and c["loss_ok"]]
+    if fails:
+        ranges = ", ".join(f"{100 * c['verification_range']:.1f}" for c in only_ver)
+        lines.append(f"Of the {len(fails)} failing runs, {len(only_ver)} fail on the verification range alone ({ranges} "
+                     "points over the last three epochs, against a tolerance of 1.5), with training accuracy and the "
+                     "loss without the margin flat.")
+    return {"n_ok": n_ok, "n": len(checks), "lines": lines}
 
 
 def diagnostics_table(summary: Sequence[dict[str, Any]]) -> str:

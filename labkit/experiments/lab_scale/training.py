@@ -15,7 +15,7 @@ from torch import nn
 
 from labkit import config
 from labkit.engine import fit
-from labkit.experiments.lab_scale.configs import CNN_CHANNELS, RUN_VERSION, ExperimentConfig
+from labkit.experiments.lab_scale.configs import CNN_CHANNELS, RUN_VERSION, ExperimentConfig, run_identity
 from labkit.experiments.lab_scale.data import LabData, load_lab_data
 from labkit.losses import head_kwargs, make_head_quietly
 from labkit.presets import preset as fit_preset
@@ -116,7 +116,6 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
                    "warnings": caught, "converged": converged(epochs)}
 
 
-@torch.no_grad()
 def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
     """10-fold verification on the split's test pairs (View 1 DevTest, or one View 2 fold): embeddings of each image
     and its mirror image concatenated (as the paper tests), cosine scores, :func:`labkit.evaluate.kfold_verification`."""
@@ -149,8 +148,8 @@ def run_one(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "
 
 
 def _run_key(cfg: ExperimentConfig, seed: int, data: LabData) -> str:
-    blob = json.dumps({"cfg": cfg.key(), "seed": seed, "data": data.data_config.key(), "v": RUN_VERSION,
-                       "torch": torch.__version__}, sort_keys=True)
+    blob = json.dumps({**run_identity(cfg, data.data_config, seed), "v": RUN_VERSION, "torch": torch.__version__},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
