@@ -360,16 +360,16 @@ def test_reachable_margin_casia_falls_back_to_the_ceiling():
     assert r.value < m_upper_bound(10_572, 512).value
 
 
-def test_reachable_margin_is_fast():
-    import time
-
+def test_reachable_margin_answers_every_case_of_the_grid_consistently():
+    """Every (C, K) the benchmark times (benchmarks/reachable_margin.py) gets a bracketed answer, and a cached call
+    returns the same object: the behaviour, not the speed, is what a test can check."""
     reachable_margin.cache_clear()
     cases = [(c, k) for k in range(2, 9) for c in range(2, 101)] + [(10_572, 512), (5_000, 128), (1_000, 64)]
-    t0 = time.perf_counter()
-    for c, k in cases:
-        reachable_margin(c, k)
-    per_call = (time.perf_counter() - t0) / len(cases)
-    assert per_call < 0.05, f"{per_call * 1e3:.1f} ms per uncached call"
+    first = {case: reachable_margin(*case) for case in cases}
+    for (c, k), r in first.items():
+        assert r.lower <= r.value <= r.upper + 1e-12, (c, k, r)
+        assert r.upper <= m_upper_bound(c, k).value + 1e-12 or c <= k + 1, (c, k, r)
+        assert reachable_margin(c, k) is r  # served from the cache
 
 
 def test_ceiling_is_rigorous_against_random_and_spread_configurations():

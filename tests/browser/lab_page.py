@@ -10,6 +10,9 @@ import json
 import time
 import urllib.request
 
+# How long a test waits for a widget to react before it reports what never happened. A wait for a condition, not a
+# speed check: the latency figures live in benchmarks/slider_latency.py.
+READOUT_WAIT_S = 30.0
 # Console messages that are the browser's, not the lab's (the machine has no network, no GPU).
 BENIGN_CONSOLE = ("favicon", "net::ERR_", "Failed to load resource", "WebGL", "GPU stall")
 
@@ -105,7 +108,7 @@ def figure_signature(page, css_class: str = "labkit-figure") -> str:
     )
 
 
-def settle(page, quiet_ms: int = 400, timeout_ms: int = 5000) -> None:
+def settle(page, quiet_ms: int = 400, timeout_ms: int = 30_000) -> None:
     """Wait until the page has rendered what scrolling brought into view (JupyterLab renders cells lazily, and a
     large plotly figure can keep the browser's main thread busy): two animation frames, then a quiet spell."""
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -122,8 +125,9 @@ def press_slider(page, slider_class: str, key: str = "ArrowRight", presses: int 
         handle.press(key)
 
 
-def wait_for_change(page, read, before: str, timeout_s: float = 1.0) -> tuple[str, float]:
-    """Poll ``read()`` until it differs from ``before``; returns (new value, seconds taken)."""
+def wait_for_change(page, read, before: str, timeout_s: float = READOUT_WAIT_S) -> tuple[str, float]:
+    """Poll ``read()`` until it differs from ``before`` or ``timeout_s`` passes; returns (value, seconds waited).
+    The caller asserts the change; the timeout only bounds how long a failure takes to report."""
     t0 = time.monotonic()
     while True:
         now = read()
@@ -145,11 +149,30 @@ def shutdown_kernels(url: str, token: str) -> None:
         )
 
 
+def slider_value(page, slider_class: str = "labkit-m-slider") -> str:
+    """The value the visible slider displays (ipywidgets' readout next to the handle)."""
+    return page.locator(f".{slider_class}:visible .widget-readout").first.inner_text().strip()
+
+
+def move_slider(page, slider_class: str = "labkit-m-slider", readout_class: str = "labkit-readout",
+                key: str = "ArrowRight", presses: int = 2, timeout_s: float = READOUT_WAIT_S) -> tuple[str, str, str]:
+    """Press ``key`` on the visible slider and wait (up to ``timeout_s``) until the visible readout's text changed.
+    Returns (readout before, readout after, the slider's displayed value after); raises AssertionError saying what
+    never happened when the readout did not change in time."""
+    before, after, seconds = slider_latency(page, slider_class, readout_class, key, presses, timeout_s)
+    if after == before:
+        raise AssertionError(f"the readout never changed within {timeout_s:.0f} s of pressing {key} x{presses} on "
+                             f".{slider_class}; it still reads {before[:200]!r}")
+    return before, after, slider_value(page, slider_class)
+
+
 def slider_latency(page, slider_class: str = "labkit-m-slider", readout_class: str = "labkit-readout",
-                   key: str = "ArrowRight", presses: int = 2, timeout_s: float = 5.0) -> tuple[str, str, float]:
+                   key: str = "ArrowRight", presses: int = 2, timeout_s: float = READOUT_WAIT_S) -> tuple[str, str, float]:
     """Press a key on the visible slider and measure, inside the page, the time from the first keydown to the
     moment the visible readout's text changed (a MutationObserver stamps it). Returns (before, after, seconds);
-    seconds is inf if the readout never changed."""
+    seconds is inf if the readout never changed. A measurement for ``benchmarks/slider_latency.py``: tests use
+    :func:`move_slider`, which asserts the change, never its speed."""
+
     handle = page.locator(f".{slider_class}:visible .noUi-handle").first
     handle.scroll_into_view_if_needed()
     settle(page)
@@ -174,3 +197,12 @@ def slider_latency(page, slider_class: str = "labkit-m-slider", readout_class: s
         return before, widget_text(page, readout_class), float("inf")
     t = page.evaluate("() => window.__labkit")
     return before, widget_text(page, readout_class), (t["changed"] - t["key"]) / 1000.0
+
+
+def plain_text(html_text: str) -> str:
+    """The text a browser shows for an HTML fragment, whitespace removed (for comparing a readout's innerText with
+    the HTML the lab's Python code builds for it)."""
+    import html
+    import re
+
+    return re.sub(r"\s+", "", html.unescape(re.sub(r"<[^>]+>", "", html_text)))

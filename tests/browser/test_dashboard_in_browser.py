@@ -1,5 +1,6 @@
 """`make demo`'s Voila dashboard in a real Chromium: it renders without code cells, and the margin sliders of its
-Fig. 2 tab and its 8-identity tab move their readouts and figures."""
+Fig. 2 tab and its 8-identity tab move their figures, and their readouts show the new margin's numbers (no speed
+check: benchmarks/slider_latency.py measures the latency)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shutil
 import pytest
 
 from labkit.notebooks import NOTEBOOK_DIR
-from tests.browser import harness, lab_page
+from tests.browser import expected, harness, lab_page
 
 DASHBOARD = "08_instructor_dashboard.ipynb"
 
@@ -21,18 +22,16 @@ def voila(tmp_path_factory):
         yield url, token
 
 
-def _move_visible_slider(page, artifacts, tag: str) -> float:
+def _move_visible_slider(page, artifacts, tag: str, check) -> None:
     page.locator(".labkit-m-slider:visible").first.scroll_into_view_if_needed()
     fig_before = lab_page.figure_signature(page)
     assert fig_before, f"{tag}: no visible plotly figure"
     page.screenshot(path=str(artifacts / f"dashboard-{tag}-before.png"))
-    before, after, took = lab_page.slider_latency(page)
-    assert after != before, f"{tag}: the readout did not change"
-    assert took <= 1.0, f"{tag}: the readout took {took:.2f} s to follow the slider (limit 1 s)"
-    fig_after, _ = lab_page.wait_for_change(page, lambda: lab_page.figure_signature(page), fig_before, timeout_s=2.0)
-    assert fig_after != fig_before, f"{tag}: the figure did not change"
+    _, after, value = lab_page.move_slider(page)
+    check(after, float(value))
+    fig_after, waited = lab_page.wait_for_change(page, lambda: lab_page.figure_signature(page), fig_before)
+    assert fig_after != fig_before, f"{tag}: the figure did not change within {waited:.0f} s of the slider moving"
     page.screenshot(path=str(artifacts / f"dashboard-{tag}-after.png"))
-    return took
 
 
 def test_dashboard_boots_without_code_and_sliders_move(browser, voila, artifacts):
@@ -50,11 +49,10 @@ def test_dashboard_boots_without_code_and_sliders_move(browser, voila, artifacts
             page.screenshot(path=str(artifacts / "dashboard-TIMEOUT.png"))
             raise
         assert page.locator(".cm-editor, .CodeMirror").count() == 0, "Voila is showing code cells"
-        took = _move_visible_slider(page, artifacts, "fig2")
+        _move_visible_slider(page, artifacts, "fig2", expected.check_decision_readout)
         page.get_by_role("tab", name="8 identities (Fig. 4)").click()
-        page.wait_for_selector(".labkit-m-slider:visible >> nth=0", timeout=10_000)
-        took_toy = _move_visible_slider(page, artifacts, "fig4")
+        page.wait_for_selector(".labkit-m-slider:visible >> nth=0", timeout=lab_page.READOUT_WAIT_S * 1000)
+        _move_visible_slider(page, artifacts, "fig4", expected.check_toy_readout)
         assert lab_page.real_console_errors(console) == []
-        print(f"dashboard readouts followed the sliders in {took:.2f} s (Fig. 2) and {took_toy:.2f} s (Fig. 4)")
     finally:
         page.close()

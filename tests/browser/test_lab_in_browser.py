@@ -1,5 +1,6 @@
 """Every notebook, opened in JupyterLab in a real Chromium, runs all its cells in fast mode with no error output
-and no browser console error; the margin sliders of notebooks 01 and 03 move their figure and readout.
+and no browser console error; the margin sliders of notebooks 01 and 03 move their figure, and their readout shows the numbers of the new
+margin (computed here from the same functions). No test checks how fast: benchmarks/slider_latency.py measures it.
 Screenshots land in artifacts/browser/ for a person to look at."""
 
 from __future__ import annotations
@@ -7,10 +8,14 @@ from __future__ import annotations
 import pytest
 
 from labkit.notebooks import notebook_paths
-from tests.browser import lab_page
+from tests.browser import expected, lab_page
 
 NOTEBOOKS = [p.name for p in notebook_paths()]
 SLIDER_NOTEBOOKS = [n for n in NOTEBOOKS if n.startswith(("01_", "03_"))]
+# where each notebook's first margin slider starts in fast mode, and what its readout must show after it moved
+START_M = {n: (0.35 if n.startswith("01_") else 0.20) for n in SLIDER_NOTEBOOKS}
+CHECK_READOUT = {n: (expected.check_decision_readout if n.startswith("01_") else expected.check_toy_readout)
+                 for n in SLIDER_NOTEBOOKS}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -43,16 +48,14 @@ def test_margin_slider_moves_figure_and_readout(browser, lab, artifacts, name):
         figure_before = lab_page.figure_signature(page)
         assert figure_before, "no plotly figure found inside the .labkit-figure output"
         page.screenshot(path=str(artifacts / f"{name[:-6]}-slider-before.png"))
-        readout_before, readout_after, took = lab_page.slider_latency(page)
-        assert readout_after != readout_before, f"the readout did not change: {readout_before!r}"
-        assert took <= 1.0, f"the readout took {took:.2f} s to follow the slider (limit 1 s)"
-        figure_after, _ = lab_page.wait_for_change(
-            page, lambda: lab_page.figure_signature(page), figure_before, timeout_s=2.0
-        )
-        assert figure_after != figure_before, "the figure did not change when the margin slider moved"
+        readout_before, readout_after, value = lab_page.move_slider(page)
+        assert float(value) == pytest.approx(START_M[name] + 0.10), f"the slider shows {value} after two steps"
+        CHECK_READOUT[name](readout_after, float(value))
+        figure_after, waited = lab_page.wait_for_change(page, lambda: lab_page.figure_signature(page), figure_before)
+        assert figure_after != figure_before, (
+            f"the figure did not change within {waited:.0f} s of the margin slider moving")
         page.screenshot(path=str(artifacts / f"{name[:-6]}-slider-after.png"))
         assert lab_page.real_console_errors(console) == []
-        print(f"{name}: readout followed the slider in {took:.2f} s")
     finally:
         page.close()
         lab_page.shutdown_kernels(url, token)
