@@ -46,40 +46,48 @@ class _ScaledCosine(torch.autograd.Function):
     """logits = s * normalize(x) @ normalize(W)^T, minus s*m at the B entries (i, labels[i]) when labels are given.
 
     Forward: s is folded into the small (B, K) normalised features before the matmul, so the (B, C) product needs
-    no extra pass; the margin is subtracted in place at the B target entries only (no one-hot matrix).
-    Backward, with G the incoming (B, C) gradient (the margin is a constant and drops out):
-        dL/dx_hat = s * G @ W_hat          dL/dW_hat = G^T @ (s * x_hat)
-    followed by :func:`_normalize_backward` for x and for W.
+    no extra pass; the normalised weight is a temporary of the forward only (the backward works from the raw weight
+    and 1 / |W_j|, so no C x K copy is kept between the passes: 2 GB less at C = 10^6, K = 512). The margin is
+    subtracted in place at the B target entries only (no one-hot matrix).
+    Backward, with G the incoming (B, C) gradient (the margin is a constant and drops out) and G' = G with its
+    columns scaled by 1 / |W_j|:
+        dL/dx_hat = s * G' @ W                                   (= s G @ W_hat)
+        dL/dW_j = P_j - W_j <W_j, P_j> / |W_j|^2,  P = G'^T @ (s x_hat)
+    the second line being the Jacobian (I - w_hat w_hat^T) / |W_j| of W_j -> W_j / |W_j| applied to G^T @ (s x_hat),
+    with the 1 / |W_j| already inside P. Rows with |W_j| < eps are divided by eps and not projected (the convention
+    of :func:`_normalize_backward`, used as is for x).
     """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, w: Tensor, labels: Tensor | None, s: float, m: float, eps: float) -> Tensor:
         x_norm_raw = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-        w_norm_raw = torch.linalg.vector_norm(w, dim=1, keepdim=True)
+        w_norm_raw = torch.linalg.vector_norm(w, dim=1)
         x_norm = x_norm_raw.clamp_min(eps)
-        w_norm = w_norm_raw.clamp_min(eps)
+        inv_w = w_norm_raw.clamp_min(eps).reciprocal_()
         x_scaled = x * (s / x_norm)
-        w_hat = w / w_norm
-        logits = x_scaled @ w_hat.T
+        logits = x_scaled @ (w * inv_w.unsqueeze(1)).T
         if labels is not None and m != 0.0:
             rows = torch.arange(x.shape[0], device=x.device)
             logits.index_put_((rows, labels.long()), torch.tensor(-s * m, dtype=logits.dtype, device=logits.device),
                               accumulate=True)
-        ctx.save_for_backward(x_scaled, w_hat, x_norm, w_norm, x_norm_raw < eps, w_norm_raw < eps)
+        ctx.save_for_backward(x_scaled, w, x_norm, inv_w, x_norm_raw < eps, w_norm_raw < eps)
         ctx.s = s
         return logits
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x_scaled, w_hat, x_norm, w_norm, x_small, w_small = ctx.saved_tensors
+        x_scaled, w, x_norm, inv_w, x_small, w_small = ctx.saved_tensors
         s = ctx.s
-        grad = grad.contiguous()
+        g = grad * inv_w  # G' (columns scaled by 1 / |W_j|): replaces the division of dL/dW by |W_j|
         gx = gw = None
         if ctx.needs_input_grad[0]:
-            gx = _normalize_backward((grad @ w_hat).mul_(s), x_scaled / s, x_norm, x_small)
+            gx = _normalize_backward((g @ w).mul_(s), x_scaled / s, x_norm, x_small)
         if ctx.needs_input_grad[1]:
-            gw = _normalize_backward(grad.T @ x_scaled, w_hat, w_norm, w_small)
+            gw = g.T @ x_scaled
+            # <W_j, P_j> / |W_j|^2 per row; linalg.vecdot is about 3x faster than a batched bmm over 10,572 rows
+            coef = torch.linalg.vecdot(w, gw, dim=1).mul_(inv_w).mul_(inv_w).masked_fill_(w_small, 0.0)
+            gw.addcmul_(w, coef.unsqueeze(1), value=-1.0)
         return gx, gw, None, None, None, None
 
 

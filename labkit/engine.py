@@ -17,6 +17,13 @@ for live plots, atomic checkpoints every ``ckpt_every`` steps and at the end, ex
 processes under ``torchrun`` (DistributedDataParallel; the global batch is split over the ranks and the union of
 their batches is the single-process batch).
 
+``head_parallel="sharded"`` splits the head's C classes over the ranks (:mod:`labkit.parallel`): the head is cut
+into a :class:`labkit.parallel.ShardedMarginHead`, kept out of DDP, trained by a row-wise
+:class:`labkit.parallel.ShardOptimizer` (same rule as ``optimizer``), and ``sample_rate`` < 1 keeps only the batch's
+classes and that share of the others each step. The loss is then the global batch's mean on every rank, so DDP
+sums the backbone's per-rank gradients instead of averaging them. Checkpoints hold the full head, gathered on
+rank 0, and resume on any number of ranks.
+
 Why one module of ~450 lines: the loop, its data order and its checkpoint/resume logic must be read together to see
 that a resumed run replays exactly what an uninterrupted one does; splitting them would hide that.
 """
@@ -38,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from labkit import checkpoint, config
+from labkit import checkpoint, config, parallel
 
 __all__ = ["FitConfig", "FitResult", "BatchPlan", "dataset_loader", "dataset_labels", "flip_mask", "apply_flip", "lr_at", "fit",
            "cores_available"]
@@ -84,6 +91,8 @@ class FitConfig:
     out: str = ""  # folder for last.pt and history.json ("" : no files)
     resume: bool = False  # continue from <out>/last.pt when it exists
     progress: bool = False  # tqdm bar
+    head_parallel: str = "replicated"  # replicated (every rank holds the whole head) | sharded (C split over ranks)
+    sample_rate: float = 1.0  # sharded only: share of the non-target classes each rank keeps per step, in (0, 1]
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field, before anything is built or loaded."""
@@ -106,6 +115,13 @@ class FitConfig:
             (self.log_every >= 1, "log_every must be >= 1"),
             (self.eval_every >= 0 and self.ckpt_every >= 0, "eval_every and ckpt_every must be >= 0"),
             (not self.resume or bool(self.out), "resume needs out (the folder holding last.pt)"),
+            (self.head_parallel in ("replicated", "sharded"), "head_parallel must be 'replicated' or 'sharded'"),
+            (not isinstance(self.sample_rate, bool) and isinstance(self.sample_rate, (int, float))
+             and 0 < self.sample_rate <= 1, f"sample_rate must lie in (0, 1] (the share of non-target classes kept "
+                                             f"per step; 1: no sampling), got {self.sample_rate!r}"),
+            (self.sample_rate == 1 or self.head_parallel == "sharded",
+             "sample_rate < 1 needs head_parallel='sharded' (class sampling works on the head's shards; it runs "
+             "with one process too)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -254,16 +270,24 @@ class _Model(nn.Module):
     """Backbone + head, so DDP sees one module. The backbone runs under bf16 autocast when enabled; the head gets
     float32 features. A compiled backbone is kept out of the module tree so state dicts keep their plain keys."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, amp: bool, compile: bool) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module | None, amp: bool, compile: bool) -> None:
         super().__init__()
         self.backbone, self.head, self.amp = backbone, head, amp
         self.__dict__["_run"] = torch.compile(backbone) if compile else backbone
 
-    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor | None, Tensor]:
+        """(logits, features); logits are None without a head (a sharded head runs outside DDP)."""
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.amp):
             features = self._run(x)
         features = features.float()
-        return self.head(features, y), features
+        return (None if self.head is None else self.head(features, y)), features
+
+
+def _sum_hook(state, bucket):  # no annotations: DDP checks them against dist.GradBucket / Future
+    """DDP communication hook that sums the ranks' gradients (the default averages them). With a sharded head the
+    loss is already the mean over the global batch, so each rank's gradient is its share of the total."""
+    fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -321,7 +345,13 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
         plan = BatchPlan(labels, cfg.batch, cfg.sampling, cfg.per_class, cfg.seed)
         image_input = (x_all.dim() == 4) if in_memory else True
         channels_last = image_input and cfg.channels_last in ("on", "auto")
-        model = _Model(backbone, head, amp, cfg.compile).to(device)
+        sharded = cfg.head_parallel == "sharded"
+        shead: parallel.ShardedMarginHead | None = None
+        hopt: parallel.ShardOptimizer | None = None
+        if sharded:
+            shead = parallel.ShardedMarginHead.from_head(head, cfg.sample_rate, cfg.seed).to(device)
+            hopt = parallel.ShardOptimizer(shead, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+        model = _Model(backbone, None if sharded else head, amp, cfg.compile).to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         params = list(model.parameters())
@@ -336,12 +366,18 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
         if cfg.resume and ckpt_path is not None and ckpt_path.is_file():
             state = checkpoint.load(ckpt_path)  # on the CPU: RNG states must stay CPU tensors
             mine = dataclasses.asdict(cfg)
-            for key in ("steps", "batch", "optimizer", "lr", "schedule", "sampling", "per_class", "seed", "flip"):
-                if state["fit"][key] != mine[key]:
-                    raise ValueError(f"resume: checkpoint {ckpt_path} has {key}={state['fit'][key]!r}, this run "
+            defaults = {"head_parallel": "replicated", "sample_rate": 1.0}  # checkpoints older than these fields
+            for key in ("steps", "batch", "optimizer", "lr", "schedule", "sampling", "per_class", "seed", "flip",
+                        "head_parallel", "sample_rate"):
+                theirs = state["fit"].get(key, defaults.get(key))
+                if theirs != mine[key]:
+                    raise ValueError(f"resume: checkpoint {ckpt_path} has {key}={theirs!r}, this run "
                                      f"{key}={mine[key]!r}; use another out folder to start a new run")
             backbone.load_state_dict(state["model"])
-            head.load_state_dict(state["head"])
+            if shead is not None:
+                parallel.load_state(shead, hopt, state, str(ckpt_path))
+            else:
+                head.load_state_dict(state["head"])
             opt.load_state_dict(state["optimizer"])
             start, history = state["step"], list(state["history"])
             checkpoint.set_rng_state(state["rng"])
@@ -351,6 +387,8 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
         net: nn.Module = model
         if world > 1:
             net = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if on_gpu else None)
+            if sharded:
+                net.register_comm_hook(None, _sum_hook)
 
         def batches():
             if in_memory:
@@ -361,13 +399,26 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
                 yield from dataset_loader(data, plan, start, cfg.steps, rank, world, cfg.workers, on_gpu)
 
         def save(step: int) -> None:
-            if rank == 0 and ckpt_path is not None:
-                checkpoint.save({**(meta or {}), "model": backbone.state_dict(), "head": head.state_dict(),
+            if ckpt_path is None:
+                return
+            head_state = {"head": head.state_dict()}
+            if shead is not None:
+                head_state = parallel.gather_state(shead, hopt)  # a collective: every rank takes part
+            if rank == 0:
+                checkpoint.save({**(meta or {}), "model": backbone.state_dict(), **head_state,
                                  "optimizer": opt.state_dict(), "step": step, "lr": lr_at(cfg, step),
                                  "fit": dataclasses.asdict(cfg), "rng": checkpoint.rng_state(),
                                  "history": history}, ckpt_path)
 
+        def sync_head() -> None:
+            """Copy the sharded weights into ``head`` (a collective), so that hooks and the result see the whole head."""
+            if shead is not None:
+                with torch.no_grad():
+                    head.weight.copy_(parallel.full_weight(shead))
+
         def run_eval(step: int) -> None:
+            if evaluate is not None:
+                sync_head()
             if evaluate is None or rank != 0:
                 return
             t_eval = time.perf_counter()
@@ -381,6 +432,8 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
         step = start
         sums = torch.zeros(6, device=device)  # loss, loss without margin, correct, |x|, angle, samples
         model.train()
+        if shead is not None:
+            shead.train()
         for x, y in batches():
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if cfg.flip:
@@ -391,15 +444,24 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
                 group["lr"] = lr_at(cfg, step)
             head.margin_enabled = step >= cfg.margin_warmup
             logits, features = net(x, y)
-            loss = F.cross_entropy(logits, y)
+            if shead is None:
+                loss = F.cross_entropy(logits, y)
+            else:
+                shead.margin_enabled = head.margin_enabled
+                hopt.lr = lr_at(cfg, step)
+                loss = shead(features, y)  # the global batch's mean, the same on every rank
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             sums[0] += loss.detach() * len(y)
-            sums[1:5] += _diagnostics(head, features.detach(), y)  # before the step: the weights of this loss
+            # before the step: the weights of this loss
+            sums[1:5] += _diagnostics(head, features.detach(), y) if shead is None else shead.diagnostics(features)
             sums[5] += len(y)
             opt.step()
+            if hopt is not None:
+                hopt.step()
+                hopt.zero_grad()
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
@@ -426,7 +488,10 @@ def fit(backbone: nn.Module, head: nn.Module, data: tuple[Tensor, Tensor] | Data
             if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps:
                 save(step)
         bar.close()
+        sync_head()
         model.eval()
+        if shead is not None:
+            shead.eval()
         if rank == 0 and out is not None and ckpt_path.exists():
             import json
 

@@ -11,8 +11,9 @@ and ETA; every ``eval_every`` iterations the LFW 10-fold accuracy (logged only, 
 Several processes: launch with ``torchrun``; the global batch is split over the ranks (DistributedDataParallel).
 Batches are cut from one seeded sample stream (:class:`GlobalBatchSampler`) and flips are drawn per global batch,
 so the union of the ranks' batches is the single-process batch: results do not depend on the rank count beyond
-floating-point noise. What stops scaling to millions of identities is the head: its weight (C x D) and its logits
-(B_rank x C) are replicated on every rank; a model-parallel head would shard C over the ranks.
+floating-point noise. What stops scaling to millions of identities is the replicated head: its weight (C x D) and
+its logits (B_rank x C) on every rank. ``head_parallel="sharded"`` splits C over the ranks instead
+(:mod:`labkit.parallel`; NSL, LMCL and ArcFace), and ``sample_rate`` < 1 adds Partial FC's class sampling.
 
 Checkpoints (``<out>/last.pt``) hold everything needed to continue exactly (see :mod:`labkit.checkpoint`);
 ``resume=True`` picks up from the last one.
@@ -76,6 +77,8 @@ class TrainConfig:
     ckpt_every: int = 1000
     out: str = "runs/train"
     resume: bool = False
+    head_parallel: str = "replicated"  # replicated | sharded (the head's classes split over the torchrun ranks)
+    sample_rate: float = 1.0  # sharded: share of the non-target classes each rank keeps per step, in (0, 1]
     synthetic_classes: int = 16
     synthetic_per_class: int = 16
     progress: bool = True
@@ -141,6 +144,16 @@ class TrainConfig:
             fail("momentum", "a number in [0, 1)")
         if not (is_number(self.weight_decay) and self.weight_decay >= 0):
             fail("weight_decay", "a finite number >= 0")
+        one_of("head_parallel", ("replicated", "sharded"))
+        if not (is_number(self.sample_rate) and 0 < self.sample_rate <= 1):
+            fail("sample_rate", "a number in (0, 1] (the share of non-target classes kept per step; 1: all)")
+        if self.sample_rate != 1 and self.head_parallel != "sharded":
+            fail("sample_rate", "1 with --head-parallel replicated (class sampling needs --head-parallel sharded)")
+        from labkit.parallel import SHARDABLE
+
+        if self.head_parallel == "sharded" and self.head not in SHARDABLE:
+            fail("head", f"one of {', '.join(SHARDABLE)} with --head-parallel sharded (a margin on the normalised "
+                         "target cosine)")
         one_of("amp", ("auto", "bf16", "off"))
         one_of("channels_last", ("auto", "on", "off"))
         device = self.device if isinstance(self.device, str) else ""
@@ -288,7 +301,7 @@ def fit_config(cfg: TrainConfig) -> FitConfig:
         momentum=cfg.momentum, weight_decay=cfg.weight_decay, flip=cfg.flip, seed=cfg.seed, device=cfg.device,
         amp=cfg.amp, channels_last=cfg.channels_last, compile=cfg.compile, workers=cfg.workers,
         log_every=cfg.log_every, eval_every=cfg.eval_every, ckpt_every=cfg.ckpt_every, out=cfg.out,
-        resume=cfg.resume, progress=cfg.progress,
+        resume=cfg.resume, progress=cfg.progress, head_parallel=cfg.head_parallel, sample_rate=cfg.sample_rate,
     )
 
 
@@ -306,6 +319,11 @@ def fit(cfg: TrainConfig, callback: Callable[[dict[str, Any]], None] | None = No
     config.seed_everything(cfg.seed)
     dataset = build_dataset(cfg)
     classes = list(getattr(dataset, "classes"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.head_parallel == "sharded" and len(classes) < world:
+        raise ValueError(f"--head-parallel sharded: C = {len(classes)} classes cannot be split over {world} ranks "
+                         f"(each needs at least one class); use at most {len(classes)} ranks or --head-parallel "
+                         "replicated")
     backbone, head, bound_msgs = build_model(cfg, len(classes))
     for msg in bound_msgs if rank == 0 else ():
         print(f"warning: {msg}")

@@ -56,6 +56,10 @@ HELP: dict[str, str] = {
     "ckpt_every": "write OUT/last.pt every N iterations (0: only at the end)",
     "out": "output folder for last.pt (checkpoint) and history.json",
     "resume": "continue from OUT/last.pt if it exists (same arch, head, batch, data, seed and iters)",
+    "head_parallel": "where the head's C x D weight lives: replicated (whole on every rank, DDP all-reduces it) or "
+                     "sharded (about C / W classes per torchrun rank; nsl, cosface, arcface)",
+    "sample_rate": "with --head-parallel sharded: share of the non-target classes each rank keeps per step, in "
+                   "(0, 1] (Partial FC; 1 keeps all)",
     "synthetic_classes": "identities of --data synthetic",
     "synthetic_per_class": "images per identity of --data synthetic",
     "progress": "show a progress bar (--no-progress: print a log line every --log-every iterations instead)",
@@ -72,6 +76,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "crop": ("auto", "none", "arcface_to_sphereface"),
     "amp": ("auto", "bf16", "off"),
     "channels_last": ("auto", "on", "off"),
+    "head_parallel": ("replicated", "sharded"),
 }
 
 # fields a --resume compares with the checkpoint (the same as labkit.train.fit)
@@ -174,7 +179,10 @@ def main(argv: list[str]) -> int:
     _check_data(cfg)
     from labkit.train import fit
 
-    res = fit(cfg)
+    try:
+        res = fit(cfg)
+    except ValueError as exc:  # a resume that does not match, a head that cannot be split: one line, status 2
+        raise cli.UsageError(str(exc)) from exc
     if int(os.environ.get("RANK", "0")) == 0:
         if res.lfw:
             print(f"final LFW accuracy {res.lfw[-1]['lfw_acc']:.4f} ({res.lfw[-1]['lfw_pairs']} pairs)")

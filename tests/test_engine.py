@@ -72,6 +72,10 @@ def test_flip_mirrors_the_width_axis_only_where_asked():
     ({"steps": 0}, "steps must be"), ({"optimizer": "rmsprop"}, "optimizer must be"),
     ({"schedule": "poly"}, "schedule must be"), ({"milestones": (5, 3)}, "milestones must be"),
     ({"sampling": "balanced", "per_class": 0}, "per_class"), ({"resume": True, "out": ""}, "resume needs out"),
+    ({"head_parallel": "tensor"}, "head_parallel must be"),
+    ({"head_parallel": "sharded", "sample_rate": 0.0}, r"sample_rate must lie in \(0, 1\]"),
+    ({"head_parallel": "sharded", "sample_rate": 1.2}, r"sample_rate must lie in \(0, 1\]"),
+    ({"sample_rate": 0.5}, "needs head_parallel='sharded'"),
 ])
 def test_bad_fit_configs_fail_before_training(bad, match):
     with pytest.raises(ValueError, match=match):
