@@ -27,6 +27,10 @@ setup: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	# MTCNN's trained weights (pnet/rnet/onet.pt, MIT) ride in this wheel; the lab runs its own MTCNN code on them.
+	# --no-deps: the package pins torch<2.3 and numpy<2, and labkit never imports it (it imports torchvision,
+	# which cannot load beside the CPU torch here); labkit.faces finds the files through importlib's spec only.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps facenet-pytorch==2.6.0
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
