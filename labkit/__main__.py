@@ -16,7 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "toy": ("labkit.experiments.toy.cli", "train the 8-identity, 2-D-feature toy model (Fig. 4) or its sweep"),
     "data": ("labkit.data.cli", "get, check and align face data sets"),
     "train": ("labkit.train_cli", "train a face model (SphereFace-style nets, any margin head)"),
-    "eval": ("labkit.evaluate.cli", "evaluate a checkpoint on LFW, YTF or MegaFace-style identification"),
+    "eval": ("labkit.evaluate.cli", "evaluate a model on LFW, any pairs file, YTF or MegaFace-style identification"),
+    "faces": ("labkit.faces.cli", "detect faces and their 5 landmarks in any photo (MTCNN, Sec. 4.1)"),
+    "verify": ("labkit.verify_cli", "are two photos the same person? detect, align, embed, compare"),
+    "export": ("labkit.export_cli", "export a lab network to ONNX"),
 }
 
 

@@ -199,3 +199,161 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feature(self.fc(self.body(x)))
+
+
+# ---------------------------------------------------------------------------------------------------- MobileFaceNet
+#
+# The lab's reference model (labkit.reference) is a pretrained MobileFaceNet (Chen et al., 2018): NOT the CosFace
+# paper's network, loss or data (trained by a third party with ArcFace on a cleaned MS-Celeb-1M), but a
+# margin-trained embedding network at the paper's scale, for running the lab's protocols on. The layer recipe below
+# is read off that model's ONNX graph (operator order, strides, paddings, groups, Clip(0, 6) = ReLU6) and its state
+# dict (module names and shapes), so that the published weights load with ``strict=True``:
+#
+#   112x112 RGB -> conv 3x3/2 (64) -> depthwise 3x3 (64) + pointwise 1x1 (64)
+#     -> 15 inverted-residual bottlenecks (expand 1x1, depthwise 3x3, linear project 1x1; identity shortcut when
+#        the stride is 1 and the width is kept):  (t=2, 64, 5, s=2), (t=4, 128, 1, s=2), (t=2, 128, 6, s=1),
+#        (t=4, 128, 1, s=2), (t=2, 128, 2, s=1)   [t = expansion, c = width, n = repeats, s = stride of the first]
+#     -> conv 1x1 (512) -> global depthwise 7x7 (512, no padding: the "GDConv" that replaces global pooling)
+#     -> conv 1x1 (128, with bias) -> batch norm -> 128-d embedding (not normalised).
+#
+# Every convolution but the last is followed by batch norm; activations are ReLU6, except the two of the first
+# depthwise-separable block, which are plain ReLU (as the graph has them).
+
+#: (expansion, output width, repeats, stride of the first repeat) of the bottleneck stages
+MOBILEFACENET_STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
+MOBILEFACENET_INPUT = (3, 112, 112)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+                               nn.BatchNorm2d(cout)]
+    if act:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class DepthwiseSeparable(nn.Module):
+    """Depthwise 3x3 conv - BN - ReLU, then pointwise 1x1 conv - BN - ReLU (MobileFaceNet's second layer)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 3, 1, 1, groups=channels, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.pointwise = nn.Conv2d(channels, channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn2(self.pointwise(self.relu(self.bn1(self.depthwise(x))))))
+
+
+class Bottleneck(nn.Module):
+    """Inverted residual: expand 1x1 (x t, ReLU6) -> depthwise 3x3 (stride, ReLU6) -> project 1x1 (linear, BN);
+    ``x + f(x)`` when the stride is 1 and the width is unchanged."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        self.conv = nn.Sequential(
+            _conv_bn(cin, hidden, 1),
+            _conv_bn(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return x + y if self.residual else y
+
+
+class GlobalDepthwise(nn.Module):
+    """The global depthwise convolution: a 7x7 kernel per channel over the whole 7x7 map, then BN (no activation)."""
+
+    def __init__(self, channels: int, kernel: int = 7) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, kernel, groups=channels, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.depthwise(x))
+
+
+class ArcFaceInput(nn.Module):
+    """The lab's crops -> a 112x112 ArcFace-layout network's input.
+
+    In: (B, 3, 112, 96) pixels as :func:`labkit.data.images.to_tensor` makes them, ``(v - 127.5) / 128``. The
+    ArcFace 5-point template is the SphereFace/CosFace one shifted 8 px to the right, so 8 black columns are added on
+    each side; black is the ``to_tensor`` value of 0, -127.5 / 128. Then each pixel goes back to ``v / 255`` and is
+    normalised with the ImageNet mean and standard deviation per RGB channel. Out: (B, 3, 112, 112).
+
+    The constants are non-persistent buffers: they follow ``.to(device)`` but add nothing to a state dict.
+    """
+
+    pad: int = 8
+
+    def __init__(self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
+        super().__init__()
+        from labkit.data.images import PIXEL_MEAN, PIXEL_SCALE
+
+        self.black = -PIXEL_MEAN / PIXEL_SCALE
+        # (v * 128 + 127.5) / 255 = pixel / 255, then (. - mean) / std, folded into one scale and one shift
+        scale = torch.tensor([PIXEL_SCALE / 255.0 / s for s in std]).view(1, 3, 1, 1)
+        shift = torch.tensor([(PIXEL_MEAN / 255.0 - m) / s for m, s in zip(mean, std)]).view(1, 3, 1, 1)
+        self.register_buffer("scale", scale, persistent=False)
+        self.register_buffer("shift", shift, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (self.pad, self.pad, 0, 0), value=self.black)
+        return x * self.scale + self.shift
+
+
+class MobileFaceNet(nn.Module):
+    """MobileFaceNet (Chen et al., 2018; recipe in the comment above :data:`MOBILEFACENET_STAGES`):
+    (B, 3, 112, 112) ImageNet-normalised RGB -> (B, 128) embeddings, about 1.0 M parameters.
+
+    ``crops=True`` puts :class:`ArcFaceInput` in front, so the network takes the lab's 112x96 ``to_tensor`` crops;
+    the state dict is the same either way (the adapter holds no parameters). That is the form a face-model file
+    rebuilds (``EXTRA_CONSTRUCTORS["mobilefacenet"]``); :mod:`labkit.reference` uses ``crops=False`` with the
+    adapter as the ``preprocess`` of its :class:`labkit.zoo.FaceModel`.
+    """
+
+    def __init__(self, embedding_dim: int = 128, crops: bool = False) -> None:
+        super().__init__()
+        self.preprocess = ArcFaceInput() if crops else None
+        self.conv1 = _conv_bn(3, 64, 3, 2)
+        self.dw_conv = DepthwiseSeparable(64)
+        blocks: list[nn.Module] = []
+        cin = 64
+        for t, c, n, s in MOBILEFACENET_STAGES:
+            for i in range(n):
+                blocks.append(Bottleneck(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.features = nn.Sequential(*blocks)
+        self.conv2 = _conv_bn(cin, 512, 1)
+        self.gdconv = GlobalDepthwise(512)
+        self.conv3 = nn.Conv2d(512, embedding_dim, 1)
+        self.bn = nn.BatchNorm2d(embedding_dim)
+        self.embedding_dim = int(embedding_dim)
+        self.input_size = MOBILEFACENET_INPUT if not crops else INPUT_SIZE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.preprocess is not None:
+            x = self.preprocess(x)
+        # channels-last (NHWC) layout: PyTorch's CPU depthwise convolutions run ~1.5x faster in it (same numbers up
+        # to float rounding); an ONNX export sees no operator for it
+        x = x.contiguous(memory_format=torch.channels_last)
+        x = self.gdconv(self.conv2(self.features(self.dw_conv(self.conv1(x)))))
+        return torch.flatten(self.bn(self.conv3(x)), 1)
+
+
+def mobilefacenet(embedding_dim: int = 128, crops: bool = True) -> MobileFaceNet:
+    """A MobileFaceNet taking the lab's 112x96 crops (``crops=False``: 112x112 ImageNet-normalised input)."""
+    return MobileFaceNet(embedding_dim, crops=crops)
+
+
+#: extra network constructors a face-model file may name (read by :mod:`labkit.zoo`): name -> callable(**kwargs)
+EXTRA_CONSTRUCTORS = {"mobilefacenet": mobilefacenet}

@@ -43,6 +43,8 @@ LAB_MAP: tuple[Chapter, ...] = (
             "Fig. 5, Tables 1-2", "~1 min", "minutes on CPU, several seeds"),
     Chapter("08_instructor_dashboard", "the instructor's dashboard: Fig. 2, 3 and 4 sliders, no code (make demo)",
             "Fig. 2-4", "~10 s", "same"),
+    Chapter("09_your_own_faces", "your own photos: detect, align, embed, compare; lab vs reference model",
+            "Sec. 4.1", "~15 s", "same"),
 )
 
 

@@ -35,6 +35,22 @@ def data_dir():
     return _locate
 
 
+@pytest.fixture(scope="session")
+def reference_model_dir() -> Path:
+    """The installed reference model (labkit.reference), found through the data-root layout (``models/mobilefacenet``
+    in the data root, or ``../models/mobilefacenet`` beside it as in CI's ../shared); skip or fail like ``data_dir``."""
+    from labkit.data import layout
+
+    found = layout.find("mobilefacenet")
+    if found is not None:
+        return found.resolve()
+    msg = (f"the reference model is not installed under the data root {config.data_root()}; run `python -m labkit "
+           "data get mobilefacenet [--from ../shared/models/mobilefacenet]` or set LABKIT_DATA (CI: ../shared/data)")
+    if config.require_data():
+        pytest.fail("LABKIT_REQUIRE_DATA=1 and " + msg, pytrace=False)
+    pytest.skip(msg)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _torch_threads():
     import torch

@@ -24,7 +24,7 @@ def _lfw_images(folder: Path) -> Path:
 
 def test_table_has_every_data_set_and_part():
     assert set(layout.DATASETS) == {"lfw", "lfw_aligned", "lfw_original_photos", "casia", "glint_sample", "ytf",
-                                    "megaface"}
+                                    "megaface", "mobilefacenet", "celeba"}
     assert layout.dataset("lfw").kinds == ("protocol", "deepfunneled", "original", "funneled")
     assert layout.dataset("small") is layout.DATASETS["glint_sample"]
     casia = [lay.path for lay in layout.dataset("casia").layouts]

@@ -146,3 +146,59 @@ def test_result_serialises_with_options():
     assert "fpr" not in d["roc"]
     assert len(json.loads(res.to_json(include_curve=True))["roc"]["fpr"]) > 2
     assert math.isclose(d["mean_accuracy"], float(np.mean(d["fold_accuracies"])))
+
+
+# ---- ROC, EER and TAR at FAR: numpy implementation against sklearn.metrics.roc_curve and closed forms ----------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_roc_points_match_sklearn(seed):
+    from sklearn.metrics import auc, roc_curve
+
+    from labkit.evaluate.verification import roc_points
+
+    rng = np.random.default_rng(seed)
+    y = rng.random(700) < 0.4
+    s = np.round(rng.normal(y * 1.2, 1.0), 1 + seed % 3)  # rounding makes many tied scores
+    fpr, tpr, thr = roc_points(s, y)
+    ref_fpr, ref_tpr, ref_thr = roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(tpr, ref_tpr, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(thr[1:], ref_thr[1:])
+    assert np.isinf(thr[0])
+    assert roc_summary(s, y).auc == pytest.approx(auc(ref_fpr, ref_tpr), abs=1e-12)
+
+
+def test_tar_at_far_matches_a_search_over_sklearn_points():
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(7)
+    y = np.r_[np.ones(3000, bool), np.zeros(3000, bool)]
+    s = rng.normal(np.where(y, 2.0, 0.0), 1.0)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    r = roc_summary(s, y, fars=(1e-3, 1e-4, 0.01))
+    for far in (1e-3, 1e-4, 0.01):
+        assert r.tar_at_far[str(far)] == max(t for f, t in zip(fpr, tpr) if f <= far)
+    assert r.far_below_resolution == ["0.0001"]  # 1e-4 < 1/3000
+
+
+def test_tar_at_far_closed_form():
+    """Mismatched scores 0, 1, ..., 999, matched 0.5, 1.5, ..., 999.5. At most k false accepts means a threshold
+    above 999 - k; the lowest such ROC point is the matched score 999.5 - k, which accepts the k + 1 matched scores
+    999.5 - k .. 999.5: TAR at FAR k/1000 is (k + 1) / 1000."""
+    neg = np.arange(1000, dtype=float)
+    r = roc_summary(np.r_[neg + 0.5, neg], np.r_[np.ones(1000), np.zeros(1000)], fars=(0.001, 0.01, 0.1, 0.25))
+    for far, tar in r.tar_at_far.items():
+        k = round(float(far) * 1000)
+        assert tar == pytest.approx((k + 1) / 1000)
+    assert r.far_below_resolution == []
+
+
+def test_eer_closed_form_uniform_overlap():
+    """Matched scores uniform on [a, 1], mismatched uniform on [0, b], a < b. For t in [a, b], FAR = (b - t) / b and
+    FRR = (t - a) / (1 - a); they are equal at t* = b / (1 + b - a), where EER = (b - a) / (1 + b - a)."""
+    a, b, n = 0.3, 0.6, 200_000
+    r = roc_summary(np.r_[np.linspace(a, 1.0, n), np.linspace(0.0, b, n)], np.r_[np.ones(n), np.zeros(n)],
+                    keep_curve=False)
+    assert r.eer == pytest.approx((b - a) / (1 + b - a), abs=1e-4)
+    assert r.eer_threshold == pytest.approx(b / (1 + b - a), abs=1e-4)

@@ -75,7 +75,8 @@ def injected(nb: dict) -> dict[str, Any]:
 
 # Notebook -> how many Output widgets hold a plotly figure once it ran (one per explorer it builds).
 WIDGET_FIGURES = {"01_softmax_to_cosine": 2, "02_bounds_on_s_and_m": 1, "03_toy_8_identities": 1,
-                  "05_train_casia_webface": 1, "08_instructor_dashboard": 3}
+                  "05_train_casia_webface": 1, "08_instructor_dashboard": 3,
+                  "09_your_own_faces": 1}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
@@ -127,6 +128,11 @@ def _synthetic_training(text: str, defaults: dict) -> None:
     assert "10 iterations in" in text
 
 
+def _two_photos(text: str, defaults: dict) -> None:
+    assert "2 photos" in text and "Colin_Powell_0001.jpg vs Tony_Blair_0001.jpg: cosine" in text
+    assert "George_W_Bush" not in text
+
+
 # Notebook -> (override, check of the executed output). 00 (environment check) and 08 (dashboard; DATA_ROOT and
 # SEED only matter when the train button is clicked) have no parameter that changes what they compute.
 OVERRIDES: dict[str, tuple[dict[str, Any], Callable[[str, dict], None]]] = {
@@ -137,6 +143,7 @@ OVERRIDES: dict[str, tuple[dict[str, Any], Callable[[str, dict], None]]] = {
     "05_train_casia_webface": ({"DATA_ROOT": NO_DATA, "ITERS": 10}, _synthetic_training),
     "06_benchmarks": ({"DATA_ROOT": NO_DATA}, _no_data("LFW was not found")),
     "07_margin_and_normalization": ({"DATA_ROOT": NO_DATA}, _no_data("No face data")),
+    "09_your_own_faces": ({"PHOTOS": ["Colin_Powell_0001.jpg", "Tony_Blair_0001.jpg"]}, _two_photos),
 }
 
 

@@ -2,8 +2,10 @@
 
     python -m labkit data get lfw [--variant deepfunneled|original|funneled] [--from FOLDER] [--root ROOT]
     python -m labkit data get casia|ytf|megaface       (prints exactly what to fetch, from where, where to put it)
+    python -m labkit data get mobilefacenet [--from FOLDER] [--root ROOT]   (the reference model, verified)
     python -m labkit data info PATH                    (class and image counts of a folder-per-identity set or a .rec)
     python -m labkit data align SRC DST --landmarks FILE --size 112x96
+    python -m labkit data align SRC DST --size 112x96  (no landmark file: MTCNN finds them, DST/landmarks.tsv)
 
 A bad path or value ends with one ``error:`` line and exit status 2 (``--debug`` shows the traceback instead);
 a failed download or checksum is status 1.
@@ -30,11 +32,32 @@ def _writable_root(root: Path) -> None:
                              "LABKIT_DATA to a writable folder") from exc
 
 
+def _get_mobilefacenet(args: argparse.Namespace, root: Path) -> int:
+    """Install the reference model (:func:`labkit.reference.install`): downloaded, or copied with --from."""
+    from labkit import reference
+    from labkit.data.download import ChecksumError, DownloadError
+
+    if args.source is not None and not Path(args.source).is_dir():
+        raise cli.UsageError(f"--from {args.source} is not a folder; give the folder holding "
+                             f"{', '.join(reference.SHA256)} (the lab's shared models/mobilefacenet) or leave --from "
+                             "out to download them")
+    _writable_root(root)
+    try:
+        dest = reference.install(root, source=args.source, progress=not args.quiet)
+    except (ChecksumError, DownloadError) as exc:
+        print(f"error: {cli.one_line(exc)}", file=sys.stderr)
+        return 1
+    print(f"reference model (MobileFaceNet) verified in {dest}")
+    return 0
+
+
 def _get(args: argparse.Namespace) -> int:
     from labkit.data import layout
     from labkit.data.download import ChecksumError, DownloadError, get_lfw
 
     root = Path(args.root) if args.root else config.data_root()
+    if args.dataset == "mobilefacenet":
+        return _get_mobilefacenet(args, root)
     if args.dataset != "lfw":
         print(layout.instructions(args.dataset, root))
         return 0
@@ -97,10 +120,7 @@ def _align(args: argparse.Namespace) -> int:
         raise cli.UsageError(f"destination {dst} is a file; give a folder (it is created if missing)")
     if args.landmarks is not None and not Path(args.landmarks).is_file():
         raise cli.UsageError(f"landmark file {args.landmarks} not found; give a file of 'relative/path x1 y1 ... "
-                             "x5 y5' lines, or leave --landmarks out for the centre-crop fallback")
-    if args.landmarks is None:
-        print("warning: no --landmarks given: every image gets the fixed centre-crop fallback (see labkit.data.align)",
-              file=sys.stderr)
+                             "x5 y5' lines, or leave --landmarks out to detect them (MTCNN)")
     from tqdm.auto import tqdm
 
     bar = tqdm(unit="img", disable=args.quiet)
@@ -109,7 +129,20 @@ def _align(args: argparse.Namespace) -> int:
         bar.total = total
         bar.update(done - bar.n)
 
-    counts = align_folder(args.src, args.dst, args.landmarks, size=size, progress=tick)
+    landmarks = args.landmarks
+    if landmarks is None:  # detect the 5 landmarks ourselves (MTCNN, labkit.faces), saved beside the crops
+        from labkit.faces.photo import landmarks_for_folder
+
+        if dst.resolve() == src.resolve():
+            raise cli.UsageError("destination must differ from the source (the source is never modified)")
+        table_file = dst / "landmarks.tsv"
+        bar.set_description("detect")
+        landmarks, no_face = landmarks_for_folder(src, out=table_file, progress=tick)
+        print(f"detected faces in {len(landmarks)} images -> {table_file}; no face in {len(no_face)}"
+              + (" (centre-crop fallback): " + ", ".join(no_face) if no_face else ""))
+        bar.reset()
+        bar.set_description("align")
+    counts = align_folder(args.src, args.dst, landmarks, size=size, progress=tick)
     bar.close()
     print(f"wrote {counts['aligned']} aligned, {counts['fallback']} centre-crop fallback, "
           f"skipped {counts['skipped']} unreadable -> {args.dst}")
@@ -124,8 +157,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="{get,info,align}")
     g = sub.add_parser("get", help="download and verify (LFW), or print how to get a data set")
-    g.add_argument("dataset", choices=["lfw", "casia", "ytf", "megaface"],
-                   help="lfw is downloaded and verified; for the others it prints what to fetch and where to put it")
+    g.add_argument("dataset", choices=["lfw", "casia", "ytf", "megaface", "mobilefacenet"],
+                   help="lfw and mobilefacenet (the reference model) are downloaded and verified; for the others it "
+                        "prints what to fetch and where to put it")
     g.add_argument("--variant", default="deepfunneled", choices=["deepfunneled", "original", "funneled"],
                    help="LFW image archive (default deepfunneled)")
     g.add_argument("--from", dest="source", default=None, help="install from this local folder instead of the network")
@@ -137,7 +171,8 @@ def main(argv: list[str]) -> int:
     a = sub.add_parser("align", help="write a 5-point aligned copy of an image folder")
     a.add_argument("src", help="folder of <identity>/<image> sub-folders (never modified)")
     a.add_argument("dst", help="output folder, same layout")
-    a.add_argument("--landmarks", default=None, help="landmark file: 'relative/path x1 y1 ... x5 y5' per line")
+    a.add_argument("--landmarks", default=None, help="landmark file: 'relative/path x1 y1 ... x5 y5' per line (default: "
+                   "detect them with MTCNN and write DST/landmarks.tsv)")
     a.add_argument("--size", default="112x96", help="HEIGHTxWIDTH (default 112x96)")
     a.set_defaults(func=_align)
     args = parser.parse_args(argv)

@@ -166,6 +166,20 @@ DATASETS: dict[str, DataSet] = {
             ),
         ),
         DataSet(
+            name="celeba",
+            what="CelebA test split aligned to 112x96: 898 identities, 15,518 faces (extra training people for the "
+                 "lab-scale grid; 40 identities that are LFW people left out, listed in excluded_identities.tsv)",
+            layouts=(
+                Layout("celeba_test_112x96/celeba-112x96", "images"),
+                Layout("celeba_test_112x96/excluded_identities.tsv", "excluded", file=True),
+            ),
+            source="CelebA (Liu et al., ICCV 2015), test partition; aligned for the lab (see its README.md)",
+            how_to_get=(
+                "The aligned CelebA faces ship with the lab's shared data: put them at {images}/<identity>/<n>.jpg\n"
+                "  with the exclusion list at {excluded} (or set LABKIT_DATA to the shared data folder)."
+            ),
+        ),
+        DataSet(
             name="glint_sample",
             aliases=("small",),
             what="Glint360K celebrity sample: 24 identities, 712 ArcFace-aligned 112x112 faces (a small training set)",
@@ -217,6 +231,25 @@ DATASETS: dict[str, DataSet] = {
                 "  the noise lists at                 {probe_noise}, {distractor_noise}\n"
                 "  the FaceScrub probe images at      {probes}/<Name>/<image>\n"
                 "  and the distractor images at       {distractors}/<path as in the JSON lists>"
+            ),
+        ),
+        DataSet(
+            name="mobilefacenet",
+            aliases=("reference",),
+            what="the reference model: a pretrained MobileFaceNet (ArcFace loss, cleaned MS-Celeb-1M; not the "
+                 "paper's network, loss or data), state dict + ONNX + licence",
+            layouts=(
+                Layout("models/mobilefacenet", "weights", marker="mobilefacenet.pt"),
+                # the lab's shared folder keeps models beside the data root (shared/data, shared/models)
+                Layout("../models/mobilefacenet", "weights", marker="mobilefacenet.pt"),
+            ),
+            source="github.com/foamliu/MobileFaceNet at commit a6cc9032a659b615f477833e1a70b5e7931bcccc "
+                   "(weights/mobilefacenet.pt, weights/MobileFaceNet.onnx; Apache-2.0)",
+            how_to_get=(
+                "The reference model is downloaded and checksum-verified by labkit:\n"
+                "  python -m labkit data get mobilefacenet              -> {weights}/\n"
+                "  python -m labkit data get mobilefacenet --from DIR   install from a local copy (e.g. the lab's "
+                "shared models/mobilefacenet)"
             ),
         ),
     )

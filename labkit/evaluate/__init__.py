@@ -2,7 +2,7 @@
 cosine scores, LFW and YTF 10-fold verification, and MegaFace-style identification with distractors.
 
 - ``labkit.evaluate.features``       image + flip features (``"concat"`` as in the paper, ``"sum"``, ``"none"``)
-- ``labkit.evaluate.verification``   the k-fold threshold protocol and ROC/AUC/EER/TAR@FAR (scikit-learn)
+- ``labkit.evaluate.verification``   the k-fold threshold protocol and ROC/AUC/EER/TAR@FAR (numpy; tested vs sklearn)
 - ``labkit.evaluate.lfw``            LFW View 2: 6,000 pairs in 10 folds
 - ``labkit.evaluate.ytf``            YTF: 5,000 video pairs in 10 splits, video feature = mean of frames
 - ``labkit.evaluate.identification`` MegaFace-style rank-1 vs distractor count, TAR at FAR 1e-6, chunked search
