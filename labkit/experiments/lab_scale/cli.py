@@ -129,6 +129,30 @@ def manifest(args: Any, argv: Sequence[str], results: dict[str, list[dict[str, A
     }
 
 
+def _save_model(args: Any, argv: Sequence[str]) -> int:
+    """``--save-model FILE``: one run trained and written by :func:`labkit.experiments.lab_scale.export.train_and_save`."""
+    from labkit import cli
+    from labkit.experiments.lab_scale.export import train_and_save
+
+    try:
+        h, w = (int(v) for v in args.model_size.lower().split("x"))
+        head = "cosface" if args.model_head == "nsl" else args.model_head
+        m = 0.0 if args.model_head == "nsl" else (4 if head == "sphereface" and args.model_m == 0.35 else args.model_m)
+        cfg = ExperimentConfig(head=head, m=m, epochs=args.model_epochs)
+        dc = DataConfig(image_size=(h, w), protocol="view2", test_fold=args.model_fold, extra=tuple(args.model_extra))
+    except ValueError as exc:
+        raise cli.UsageError(f"--model-*: {exc}") from None
+    if 112 % h or 96 % w or 112 // h != 96 // w:
+        raise cli.UsageError(f"--model-size {args.model_size}: give 112x96 divided by a whole factor (56x48, 28x24)")
+    training.CPU_THREADS = args.threads
+    torch.set_num_threads(args.threads)
+    card, hist = train_and_save(args.save_model, cfg, dc, command="python -m labkit.experiments " + " ".join(argv),
+                                name=args.model_name)
+    print(f"wrote {args.save_model}: {card.description}; 10-fold accuracy on {dc.split} "
+          f"{100 * card.info['accuracy_10fold']:.2f} %, threshold {card.threshold:.4f} ({card.threshold_source})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m labkit.experiments [--mode fast|full] ...``; returns the exit status. A bad option or missing
     data ends with one ``error:`` line and status 2 before any run starts (``--debug``: the traceback)."""
@@ -152,7 +176,31 @@ def main(argv: list[str] | None = None) -> int:
                         help="k/K: train only every K-th distinct run starting at k into the run cache, write nothing")
         ap.add_argument("--note", default="", help="how the grid was run (e.g. in shards), stored in MANIFEST.json")
         ap.add_argument("--out", type=Path, help="folder for results.json and MANIFEST.json (e.g. data/shipped/lab_scale)")
+        ap.add_argument("--save-model", type=Path, metavar="FILE",
+                        help="train one run (--model-*) and write it as a face-model file for --model FILE; no grid")
+        ap.add_argument("--model-fold", type=cli.nonnegative_int, default=0, help="View 2 test fold of that run (0-9)")
+        ap.add_argument("--model-head", default="cosface", help="its loss: softmax, nsl, sphereface, cosface, arcface")
+        ap.add_argument("--model-m", type=float, default=0.35, help="its margin (default 0.35)")
+        ap.add_argument("--model-size", default="56x48", help="its input size HxW, a whole fraction of 112x96")
+        ap.add_argument("--model-epochs", type=cli.positive_int, default=16, help="its training length")
+        ap.add_argument("--model-extra", nargs="*", default=[], help="extra training people, e.g. celeba")
+        ap.add_argument("--model-name", default="", help="the name on its card (default: the file name)")
+        ap.add_argument("--ten-folds", action="store_true",
+                        help="the ten-fold grid with CelebA (Fig. 5, Tables 1-2, identities figure), each run shipped "
+                             "to --out as it finishes; a restart resumes from --out")
         args = ap.parse_args(argv)
+        if args.save_model is not None:
+            return _save_model(args, argv)
+        if args.ten_folds:
+            from labkit.experiments.lab_scale.grid import run_ten_fold_grid
+
+            if args.out is None:
+                raise cli.UsageError("--ten-folds needs --out FOLDER (e.g. data/shipped/lab_scale/ten_folds)")
+            training.CPU_THREADS = args.threads
+            torch.set_num_threads(args.threads)
+            run_ten_fold_grid(args.out, args.mode, command="python -m labkit.experiments " + " ".join(argv),
+                              threads=args.threads, log=lambda s: print(s, flush=True))
+            return 0
         if args.out is not None and args.out.exists() and not args.out.is_dir():
             raise cli.UsageError(f"--out {args.out} is a file; give a folder for results.json and MANIFEST.json")
         if args.folds and max(args.folds) > 9:

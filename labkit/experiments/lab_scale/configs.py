@@ -32,7 +32,12 @@ class DataConfig:
     person with at least 2 images who appears in none of that fold's pairs (about 1,510 people, 7,300 images; the
     ten folds share nobody, so a model of fold k never sees a person of its own test pairs).
     Images are the aligned 112x96 faces area-downsampled to ``image_size`` (height, width) RGB. ``n_folds`` is
-    the number of cross-validation folds the test pairs are cut into for the threshold."""
+    the number of cross-validation folds the test pairs are cut into for the threshold.
+    ``extra=("celeba",)`` adds the CelebA identities of the layout table's ``celeba`` entry as training people (898
+    identities, 889 with >= 2 faces; the 40 that are LFW people are not in that folder, and the loader refuses any
+    that excluded_identities.tsv lists); test pairs stay LFW's. ``max_identities`` keeps only that many training
+    people, the first of one permutation seeded by ``identity_seed``, so smaller samples are nested in larger ones
+    (the ten-fold grid's identities figure)."""
 
     min_images: int = 2
     max_per_identity: int = 40
@@ -40,8 +45,17 @@ class DataConfig:
     n_folds: int = 10
     protocol: str = "view1"  # "view1" (DevTrain / DevTest) or "view2" (pairs.txt, one test fold)
     test_fold: int = 0  # the View 2 fold whose 600 pairs are the test set (0-9); unused for view1
+    extra: tuple[str, ...] = ()  # extra training people from these data sets of the layout table, e.g. ("celeba",)
+    max_identities: int = 0  # keep this many training people (0: all), a seeded nested sample (identity_seed)
+    identity_seed: int = 0  # the seed of that sample: for one seed, the people kept at 300 are among those at 600
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", tuple(str(e) for e in self.extra))
+        unknown = [e for e in self.extra if e not in EXTRA_SETS]
+        if unknown:
+            raise ValueError(f"extra training sets must be among {', '.join(EXTRA_SETS)}, got {unknown}")
+        if int(self.max_identities) < 0:
+            raise ValueError(f"max_identities is a number of people (0: all), got {self.max_identities!r}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if not 0 <= int(self.test_fold) < 10:
@@ -56,7 +70,22 @@ class DataConfig:
         return "View 1" if self.protocol == "view1" else f"View 2 fold {self.test_fold}"
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of the fields; the fields added for the ten-fold grid count only when they differ from their
+        defaults, so the earlier grid's runs keep their keys."""
+        d = asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if d[name] == default:
+                d.pop(name)
+        d["extra"] = list(d.get("extra", []))
+        if not d["extra"]:
+            d.pop("extra")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: data sets whose people can join the training people (:attr:`DataConfig.extra`), each a layout table name
+EXTRA_SETS = ("celeba",)
+#: DataConfig fields added after the first grid shipped, with their defaults (left out of :meth:`DataConfig.key`)
+_LATER_FIELDS = {"max_identities": 0, "identity_seed": 0}
 
 
 @dataclass(frozen=True)
@@ -77,6 +106,8 @@ class ExperimentConfig:
     margin_warmup: float | None = None  # fraction of the steps trained with the margin off; None: 1/3 for LMCL
     # without feature normalisation (the paper starts it from softmax), 0 otherwise
     label: str = ""
+    steps: int = 0  # optimiser steps; 0: ``epochs`` passes over the training faces (a fixed count keeps runs on
+    # fewer people trained as long as the full run: the identities figure)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -97,6 +128,8 @@ class ExperimentConfig:
         for name in ("epochs", "batch", "hidden", "embedding_dim"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if int(self.steps) < 0:
+            raise ValueError(f"steps must be >= 0 (0: set by epochs), got {self.steps!r}")
         if self.margin_warmup is not None and not 0 <= self.margin_warmup < 1:
             raise ValueError(f"margin_warmup is a fraction of the steps in [0, 1), got {self.margin_warmup!r}")
         if self.lr is not None and self.lr <= 0:
@@ -129,6 +162,8 @@ class ExperimentConfig:
         d.pop("label")
         if d["margin_warmup"] is None:
             d.pop("margin_warmup")
+        if not d["steps"]:
+            d.pop("steps")
         return d
 
 

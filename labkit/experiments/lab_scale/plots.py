@@ -99,3 +99,27 @@ def plot_diagnostics(records: Sequence[dict[str, Any]], title: str = ""):
     fig.update_layout(title=title or "Per-epoch diagnostics (mean ± s.e. over seeds)", template="plotly_white",
                       height=650, legend={"orientation": "h", "y": -0.12})
     return fig
+
+
+def plot_identities(rows: Sequence[dict[str, Any]], title: str = ""):
+    """The identities figure (notebook 07 section 14): verification accuracy, pooled TAR at FAR = 1e-3 and rank-1
+    against the number of training people, softmax and LMCL m = 0.35, means over the folds present
+    (:func:`labkit.experiments.lab_scale.tenfold.identities_table`)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    panels = (("accuracy", "10-fold accuracy (%)"), ("tar", "TAR @ FAR 1e-3, pooled (%)"), ("rank1", "rank-1 (%)"))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
+    for i, name in enumerate(("Softmax", "LMCL m=0.35")):
+        x = [r["people"] for r in rows if r[name]["folds"]]
+        for k, (key, _) in enumerate(panels):
+            y = [100 * r[name][key] for r in rows if r[name]["folds"]]
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name, showlegend=k == 0,
+                                     line={"color": COLORS[i], "dash": ("dash", "solid")[i]},
+                                     marker={"symbol": ("square", "circle")[i]},
+                                     hovertemplate="%{x:.0f} people<br>%{y:.1f}%<extra>" + name + "</extra>"),
+                          row=1, col=k + 1)
+            fig.update_xaxes(type="log", title_text="training people", row=1, col=k + 1)
+    fig.update_layout(title=title or "More training identities (LFW + CelebA, nested samples; mean over folds)",
+                      template="plotly_white", height=420)
+    return fig

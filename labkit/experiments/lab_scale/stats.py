@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -36,8 +36,9 @@ def run_id(record: dict[str, Any]) -> str:
     """One string per trained network, :func:`labkit.experiments.lab_scale.configs.run_identity` of the record's
     recipe, data configuration and seed: records of different experiments that share a run (NSL is Fig. 5's m = 0
     run) have the same id, runs at different input sizes do not."""
-    data = DataConfig(**{f.name: record["data"][f.name] for f in fields(DataConfig)}
-                      | {"image_size": tuple(record["data"]["image_size"])})
+    data = DataConfig(**{f.name: record["data"][f.name] for f in fields(DataConfig) if f.name in record["data"]}
+                      | {"image_size": tuple(record["data"]["image_size"]),
+                         "extra": tuple(record["data"].get("extra", ()))})
     return json.dumps(run_identity(ExperimentConfig(**record["config"]), data, record["seed"]), sort_keys=True)
 
 
@@ -215,3 +216,62 @@ def markdown_table(summary: Sequence[dict[str, Any]], paper_rows: dict[str, dict
             line += f" {value:.2f} |" if value is not None else " not reported |"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _fold(record: dict[str, Any]) -> int:
+    return int(record["data"]["test_fold"])
+
+
+def paired_over_folds(records: Sequence[dict[str, Any]], a: str, b: str,
+                      value: Callable[[dict[str, Any]], float], by: str = "label") -> dict[str, Any]:
+    """``value(a) - value(b)`` paired on the View 2 fold (same training people, test pairs, seed), notebook 07
+    sections 13-15: the mean difference over the n folds both settings have, its s.e. std(ddof=1)/sqrt(n), a 95 %
+    Student-t interval over folds, how many folds have the sign of the mean (``same_sign``), and ``resolved``: the
+    interval excludes 0 (n >= 3)."""
+    ra = {_fold(r): r for r in records if r[by] == a}
+    rb = {_fold(r): r for r in records if r[by] == b}
+    folds = sorted(set(ra) & set(rb))
+    if not folds:
+        raise ValueError(f"no fold has both {a!r} and {b!r}")
+    d = np.array([value(ra[k]) - value(rb[k]) for k in folds], float)
+    mean = float(d.mean())
+    se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+    half = t95(d.size - 1) * se if d.size > 1 else float("inf")
+    same = int(np.sum(np.sign(d) == np.sign(mean))) if mean != 0 else 0
+    return {"a": a, "b": b, "n": len(folds), "folds": folds, "diff": mean, "se": se, "ci95": (mean - half, mean + half),
+            "same_sign": same, "resolved": bool(d.size >= 3 and abs(mean) > half), "per_fold": [float(x) for x in d]}
+
+
+def pooled_tar(records: Sequence[dict[str, Any]], far: float = 1e-3) -> float:
+    """TAR at ``far`` over the pooled test pairs of several folds, each pair scored by its own fold's model
+    (``pair_scores`` / ``pair_same`` of each record): :func:`labkit.evaluate.verification.roc_summary`, the
+    largest true-accept rate whose false-accept rate is at most ``far``."""
+    from labkit.evaluate.verification import roc_summary
+
+    scores = np.concatenate([np.asarray(r["pair_scores"], float) for r in records])
+    same = np.concatenate([np.asarray(r["pair_same"], bool) for r in records])
+    return float(roc_summary(scores, same, fars=(far,), keep_curve=False).tar_at_far[str(far)])
+
+
+def pooled_tar_difference(records: Sequence[dict[str, Any]], a: str, b: str, far: float = 1e-3,
+                          by: str = "label") -> dict[str, Any]:
+    """Pooled TAR at ``far`` of ``a`` minus that of ``b`` over the folds both have, with the jackknife s.e. over
+    folds (leave one fold out, recompute both pooled TARs: s.e. = sqrt((n-1)/n * sum (d_i - mean d_i)^2)),
+    ``same_sign``: how many leave-one-out differences keep the sign of the full one, ``resolved``: the full
+    difference is more than t95(n-1) jackknife s.e. from 0 (n >= 3)."""
+    ra = {_fold(r): r for r in records if r[by] == a}
+    rb = {_fold(r): r for r in records if r[by] == b}
+    folds = sorted(set(ra) & set(rb))
+    if not folds:
+        raise ValueError(f"no fold has both {a!r} and {b!r}")
+    full = pooled_tar([ra[k] for k in folds], far) - pooled_tar([rb[k] for k in folds], far)
+    n = len(folds)
+    if n < 2:
+        return {"a": a, "b": b, "n": n, "folds": folds, "diff": full, "se": float("nan"), "same_sign": int(full != 0),
+                "resolved": False, "per_fold": []}
+    loo = np.array([pooled_tar([ra[k] for k in folds if k != j], far) - pooled_tar([rb[k] for k in folds if k != j], far)
+                    for j in folds])
+    se = float(math.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+    same = int(np.sum(np.sign(loo) == np.sign(full))) if full != 0 else 0
+    return {"a": a, "b": b, "n": n, "folds": folds, "diff": float(full), "se": se, "same_sign": same,
+            "resolved": bool(n >= 3 and abs(full) > t95(n - 1) * se), "per_fold": [float(x) for x in loo]}

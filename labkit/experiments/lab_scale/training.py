@@ -92,7 +92,9 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
     cfg.validate()
     n = data.train_x.shape[0]
     spe = max(1, n // cfg.batch)
-    steps = spe * cfg.epochs
+    steps = int(cfg.steps) or spe * cfg.epochs
+    if cfg.steps:  # a fixed step count on few faces: at most ~16 log/evaluation windows ("epochs" of the history)
+        spe = max(spe, steps // 16)
     torch.manual_seed(seed)
     model = build_backbone(cfg, data)
     head, caught = head_for(cfg, len(data.classes), steps)
@@ -113,17 +115,70 @@ def train_run(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str =
         elif "verification_acc" in rec and epochs:
             epochs[-1]["verification_acc"] = rec["verification_acc"]
     return model, {"history": epochs, "train_loss": epochs[-1]["loss"], "iters": steps, "seconds": res.seconds,
-                   "warnings": caught, "converged": converged(epochs)}
+                   "warnings": caught, "converged": converged(epochs), "head": res.head}
 
 
-def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
-    """10-fold verification on the split's test pairs (View 1 DevTest, or one View 2 fold): embeddings of each image
-    and its mirror image concatenated (as the paper tests), cosine scores, :func:`labkit.evaluate.kfold_verification`."""
-    from labkit.evaluate import cosine_pairs, kfold_verification
+def test_features(model: nn.Module, data: LabData, device: str = "cpu") -> np.ndarray:
+    """Features of every test face: image and mirror image embedded and concatenated (Sec. 4.1, "Testing")."""
     from labkit.evaluate.features import embed_batches
 
-    feats = embed_batches(model, data.test_x, flip="concat", device=device)
-    scores = cosine_pairs(feats[data.pair_index[:, 0]], feats[data.pair_index[:, 1]])
+    return embed_batches(model, data.test_x, flip="concat", device=device)
+
+
+def pair_scores(model: nn.Module, data: LabData, device: str = "cpu", feats: np.ndarray | None = None) -> np.ndarray:
+    """The cosine score of every test pair, in the protocol file's order (the paper's test: cosine of the
+    flip-concatenated features)."""
+    from labkit.evaluate import cosine_pairs
+
+    f = test_features(model, data, device) if feats is None else feats
+    return cosine_pairs(f[data.pair_index[:, 0]], f[data.pair_index[:, 1]])
+
+
+def fold_identification(feats: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Rank-1 identification among the test people only (notebook 07 section 6): every person with two or more
+    faces gives their first face to the gallery and the rest are probes; every face of every *other* test person
+    joins the gallery as a distractor. A probe succeeds when its own gallery face scores strictly above every
+    distractor (:func:`labkit.evaluate.identification.identification`, ``gallery="first"``, one call per person).
+    ``feats``: one row per face, ``names``: its person."""
+    from labkit.evaluate.identification import identification
+
+    arr = np.asarray(names)
+    hits = trials = people = 0
+    for person in np.unique(arr):
+        mine = np.flatnonzero(arr == person)
+        if mine.size < 2:
+            continue
+        res = identification(feats[mine], np.zeros(mine.size, np.int64), feats[arr != person],
+                             counts=[int((arr != person).sum())], far=None, gallery="first")
+        hits += round(res.rank1[0] * res.n_trials)
+        trials += res.n_trials
+        people += 1
+    return {"rank1": hits / trials if trials else float("nan"), "probes": int(trials), "gallery_people": int(people),
+            "faces": int(arr.size)}
+
+
+@torch.no_grad()
+def class_weight_angle(model: nn.Module, head: nn.Module, data: LabData, device: str = "cpu") -> dict[str, float]:
+    """On every training face (no flip, eval mode): the mean angle (degrees) between its feature x and its class
+    weight W_y, arccos(W_y . x / (|W_y| |x|)), the quantity LMCL's margin acts on (Eq. 4), and the fraction of
+    faces whose nearest class weight by angle is their own."""
+    from labkit.evaluate.features import embed_batches
+
+    f = torch.from_numpy(embed_batches(model, data.train_x, flip="none", device=device)).double()
+    w = head.weight.detach().cpu().double()
+    cos = torch.nn.functional.normalize(f, dim=1) @ torch.nn.functional.normalize(w, dim=1).T
+    y = data.train_y
+    own = cos[torch.arange(y.numel()), y].clamp(-1, 1)
+    return {"train_angle_deg": float(torch.rad2deg(torch.acos(own)).mean()),
+            "train_angle_acc": float((cos.argmax(1) == y).double().mean())}
+
+
+def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu", feats: np.ndarray | None = None):
+    """10-fold verification on the split's test pairs (View 1 DevTest, or one View 2 fold): embeddings of each image
+    and its mirror image concatenated (as the paper tests), cosine scores, :func:`labkit.evaluate.kfold_verification`."""
+    from labkit.evaluate import kfold_verification
+
+    scores = pair_scores(model, data, device, feats)
     where = "View 1 DevTest" if data.data_config.protocol == "view1" else data.data_config.split
     return kfold_verification(
         scores, data.pair_same, data.pair_fold,
@@ -134,8 +189,29 @@ def evaluate_run(model: nn.Module, data: LabData, device: str = "cpu"):
 
 def run_one(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
     """Train and evaluate one (config, seed): a JSON-ready record with the per-epoch diagnostics."""
+    return train_and_record(cfg, data, seed, device)[2]
+
+
+def train_and_record(cfg: ExperimentConfig, data: LabData, seed: int = 0, device: str = "cpu",
+                     measures: bool = False) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """:func:`run_one`, also returning the network and head. With ``measures`` the record also holds what the
+    ten-fold grid pools afterwards: the test pairs' scores (``pair_scores``, protocol order) and labels, rank-1
+    identification among the test people (:func:`fold_identification`) and the training faces' mean angle to their
+    class weight (:func:`class_weight_angle`)."""
     model, hist = train_run(cfg, data, seed, device)
-    res = evaluate_run(model, data, device)
+    head = hist.pop("head")
+    feats = test_features(model, data, device)
+    res = evaluate_run(model, data, device, feats)
+    extra: dict[str, Any] = {}
+    if measures:
+        scores = pair_scores(model, data, device, feats)
+        extra = {"pair_scores": [round(float(x), 6) for x in scores], "pair_same": [bool(x) for x in data.pair_same],
+                 "identification": fold_identification(feats[data.ident_rows], data.ident_names),
+                 **class_weight_angle(model, head, data, device)}
+    return model, head, {**_record(cfg, data, seed, hist, res), **extra}
+
+
+def _record(cfg: ExperimentConfig, data: LabData, seed: int, hist: dict[str, Any], res: Any) -> dict[str, Any]:
     return {
         "label": cfg.name, "config": asdict(cfg), "seed": int(seed), "split": data.data_config.split,
         "accuracy": res.mean_accuracy, "std_err": res.standard_error, "fold_accuracies": res.fold_accuracies,

@@ -137,3 +137,56 @@ def design_verdict(design: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ]
     return {"pairs_vs_asoftmax": vs_a, "pairs_vs_lmcl": vs_l, "decided_by_design": bool(flips), "lines": lines,
             "rows": rows}
+
+
+def _verdict(right: bool, wrong: bool) -> str:
+    return "contradicted" if wrong else "shown" if right else "not shown"
+
+
+def _say(p: dict[str, Any], what: str = "accuracy", scale: float = 100.0, unit: str = " points") -> str:
+    return (f"{p['a']} − {p['b']}: {scale * p['diff']:+.2f}{unit} ± {scale * p['se']:.2f} {what}, {p['same_sign']} of "
+            f"{p['n']} folds agree ({'resolved' if p['resolved'] else 'not resolved'})")
+
+
+def tenfold_verdicts(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The paper's three claims on the ten-fold grid (notebook 07 section 15), each *shown*, *not shown* or
+    *contradicted* from accuracy differences paired over folds
+    (:func:`labkit.experiments.lab_scale.stats.paired_over_folds`: resolved = the 95 % interval over folds excludes
+    0), with the rank-1 and pooled-TAR differences printed beside them.
+
+    1. a margin helps and peaks near 0.35: shown when LMCL m = 0.35 beats m = 0 (resolved) and no other m beats
+       m = 0.35 (resolved); contradicted when m = 0 beats m = 0.35 (resolved) or another m beats it.
+    2. normalisation helps: with − without, resolved positive (shown) or negative (contradicted).
+    3. LMCL >= A-Softmax >= NSL >= Softmax: shown when every step is resolved in the paper's direction,
+       contradicted when any step is resolved against it."""
+    from labkit.experiments.lab_scale.tenfold import differences
+
+    out: dict[str, dict[str, Any]] = {}
+    fig5 = differences(records, "fig5", [("LMCL m=0.35", "LMCL m=0")]
+                       + [("LMCL m=0.35", f"LMCL m={m:g}") for m in (0.15, 0.25, 0.45)])
+    base = next((d for d in fig5 if d["b"] == "LMCL m=0"), None)
+    others = [d for d in fig5 if d["b"] != "LMCL m=0"]
+    if base is not None:
+        acc = base["accuracy"]
+        beaten = [d for d in others if d["accuracy"]["resolved"] and d["accuracy"]["diff"] < 0]
+        right = acc["resolved"] and acc["diff"] > 0 and not beaten
+        wrong = (acc["resolved"] and acc["diff"] < 0) or bool(beaten)
+        lines = [_say(d["accuracy"]) + "; " + _say(d["rank1"], "rank-1") + "; " + _say(d["tar"], "TAR@1e-3")
+                 for d in fig5]
+        out["margin"] = {"claim": "a margin helps, peaking near m = 0.35 (Fig. 5)", "verdict": _verdict(right, wrong),
+                         "lines": lines, "pairs": fig5}
+    t1 = differences(records, "table1", [("LMCL, feature normalisation", "LMCL, no feature normalisation")])
+    if t1:
+        acc = t1[0]["accuracy"]
+        out["norm"] = {"claim": "feature normalisation helps (Table 1)",
+                       "verdict": _verdict(acc["resolved"] and acc["diff"] > 0, acc["resolved"] and acc["diff"] < 0),
+                       "lines": [_say(t1[0]["accuracy"]) + "; " + _say(t1[0]["rank1"], "rank-1") + "; "
+                                 + _say(t1[0]["tar"], "TAR@1e-3")], "pairs": t1}
+    steps = differences(records, "table2", [("LMCL", "A-Softmax"), ("A-Softmax", "NSL"), ("NSL", "Softmax")])
+    if steps:
+        right = len(steps) == 3 and all(d["accuracy"]["resolved"] and d["accuracy"]["diff"] > 0 for d in steps)
+        wrong = any(d["accuracy"]["resolved"] and d["accuracy"]["diff"] < 0 for d in steps)
+        out["order"] = {"claim": "LMCL ≥ A-Softmax ≥ NSL ≥ Softmax (Table 2)", "verdict": _verdict(right, wrong),
+                        "lines": [_say(d["accuracy"]) + "; " + _say(d["rank1"], "rank-1") + "; " + _say(d["tar"], "TAR@1e-3")
+                                  for d in steps], "pairs": steps}
+    return out

@@ -1,0 +1,118 @@
+"""The ten-fold grid (issue #23): job order and keys, each finished run shipped at once and atomically (record, then
+manifest), a restart resuming from the shipped records, the pooled and paired statistics against independent
+computations, and the computed verdicts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+
+from labkit.experiments.lab_scale import grid as G
+from labkit.experiments.lab_scale import stats, tenfold
+
+
+def test_full_grid_order_and_size():
+    jobs = G.ten_fold_jobs("full")
+    main = [j for j in jobs if j.experiment == "main"]
+    ident = [j for j in jobs if j.experiment == "identities"]
+    assert len(main) == 80 and len(ident) == 18
+    assert len({G.job_key(j) for j in jobs}) == 98
+    # folds 0-2 first, then the identities figure, then folds 3-9
+    first = jobs.index(ident[0])
+    assert {j.data.test_fold for j in jobs[:first]} == {0, 1, 2}
+    assert {j.data.test_fold for j in jobs[first + 18:]} == set(range(3, 10))
+    assert jobs[0].config.name == "LMCL m=0.35" and all(j.data.extra == ("celeba",) for j in jobs)
+    # identities runs: nested caps, all trained for the same number of steps as a 16-epoch run on all faces
+    assert {j.data.max_identities for j in ident} == {300, 600, 1200}
+    assert {j.config.steps for j in ident} == {G.IDENTITY_RUN_STEPS} and all(j.config.steps == 0 for j in main)
+
+
+def _record(label: str, fold: int, acc: float, scores, same, rank1: float = 0.5, angle: float = 50.0) -> dict:
+    return {"label": label, "config": {"head": "cosface", "m": 0.35, "normalize_features": True}, "seed": 0,
+            "split": f"View 2 fold {fold}", "data": {"test_fold": fold, "max_identities": 0, "train_people": 10},
+            "accuracy": acc, "pair_scores": list(scores), "pair_same": list(same), "experiment": "main",
+            "identification": {"rank1": rank1}, "train_angle_deg": angle, "history": [{"train_acc": 1.0}],
+            "seconds": 1.0, "converged": True}
+
+
+def test_paired_over_folds_matches_a_direct_computation():
+    a = [_record("A", k, 0.80 + 0.01 * k, [0], [True]) for k in range(5)]
+    b = [_record("B", k, 0.79 + 0.012 * k, [0], [True]) for k in range(1, 6)]  # fold 5 has no partner
+    p = stats.paired_over_folds(a + b, "A", "B", lambda r: r["accuracy"])
+    d = np.array([0.01 - 0.002 * k for k in range(1, 5)])
+    assert p["n"] == 4 and p["folds"] == [1, 2, 3, 4]
+    assert p["diff"] == pytest.approx(d.mean()) and p["se"] == pytest.approx(d.std(ddof=1) / 2)
+    assert p["same_sign"] == 4 and p["resolved"] == (abs(d.mean()) > 3.182 * d.std(ddof=1) / 2)
+    with pytest.raises(ValueError, match="no fold has both"):
+        stats.paired_over_folds(a, "A", "C", lambda r: r["accuracy"])
+
+
+def test_pooled_tar_and_its_jackknife():
+    rng = np.random.default_rng(0)
+    recs = []
+    for label, shift in (("A", 2.0), ("B", 1.0)):
+        for k in range(4):
+            same = np.r_[np.ones(300, bool), np.zeros(300, bool)]
+            recs.append(_record(label, k, 0.9, np.where(same, rng.normal(shift, 1, 600), rng.normal(0, 1, 600)), same))
+    a = [r for r in recs if r["label"] == "A"]
+    # independent TAR at FAR 1e-3 over 1,200 impostors: at most 1 impostor above the threshold
+    s = np.concatenate([r["pair_scores"] for r in a])
+    y = np.concatenate([r["pair_same"] for r in a])
+    imp = np.sort(s[~y])[::-1]
+    # floor(1e-3 * 1,200) = 1 false accept allowed: accept a score above the second-highest impostor
+    assert stats.pooled_tar(a, 1e-3) == pytest.approx(np.mean(s[y] > imp[1]))
+    p = stats.pooled_tar_difference(recs, "A", "B")
+    loo = np.array([stats.pooled_tar([r for r in a if r["data"]["test_fold"] != j]) -
+                    stats.pooled_tar([r for r in recs if r["label"] == "B" and r["data"]["test_fold"] != j])
+                    for j in range(4)])
+    assert p["se"] == pytest.approx(math.sqrt(3 / 4 * np.sum((loo - loo.mean()) ** 2)))
+    assert p["diff"] > 0 and p["n"] == 4
+
+
+def test_fast_grid_ships_each_run_atomically_and_resumes(tmp_path, data_dir):
+    data_dir("celeba_test_112x96")
+    out = tmp_path / "grid"
+    assert G.run_ten_fold_grid(out, "fast", command="test", stop_after=1, log=lambda s: None) == 1
+    man = json.loads((out / "MANIFEST.json").read_text())
+    assert man["runs_done"] == 1 and man["runs_total"] == 3
+    (key, entry), = man["runs"].items()
+    text = (out / entry["file"]).read_bytes()
+    assert hashlib.sha256(text).hexdigest() == entry["sha256"]
+    rec = json.loads(text)
+    assert len(rec["pair_scores"]) == 600 and sum(rec["pair_same"]) == 300
+    assert 0 <= rec["identification"]["rank1"] <= 1 and 0 < rec["train_angle_deg"] < 180
+    assert not list(out.rglob("*.tmp"))  # nothing half-written is left behind
+    # a record file the manifest does not list (a crash between the two writes) is not counted as done
+    (out / "runs" / "stray.json").write_text("{}")
+    assert G.shipped_keys(out) == {key}
+    # restarted: the shipped run is skipped, the other two are trained
+    assert G.run_ten_fold_grid(out, "fast", command="test", log=lambda s: None) == 2
+    assert G.run_ten_fold_grid(out, "fast", command="test", log=lambda s: None) == 0
+    recs = G.load_shipped(out)
+    assert [r["run_key"] for r in recs][0] == key and len(recs) == 3
+    rows = tenfold.summary(recs, "table2")
+    assert {r["label"] for r in rows} == {"LMCL", "Softmax"}
+
+
+def test_verdicts_on_synthetic_folds():
+    from labkit.experiments.lab_scale.verdicts import tenfold_verdicts
+
+    def rec(head, m, fold, acc, norm=True):
+        r = _record("", fold, acc, [0.9, 0.1], [True, False])
+        r["config"] = {"head": head, "m": m, "normalize_features": norm}
+        return r
+
+    recs = []
+    for k in range(10):
+        recs += [rec("cosface", 0.0, k, 0.85 + 0.001 * k), rec("cosface", 0.35, k, 0.88 + 0.002 * (k % 3)),
+                 rec("cosface", 0.15, k, 0.86), rec("cosface", 0.25, k, 0.87), rec("cosface", 0.45, k, 0.875),
+                 rec("cosface", 0.35, k, 0.90 - 0.001 * k, norm=False), rec("softmax", 0.0, k, 0.84 + 0.001 * (k % 2)),
+                 rec("sphereface", 4, k, 0.89 + 0.001 * (k % 4))]
+    v = tenfold_verdicts(recs)
+    assert v["margin"]["verdict"] == "shown"
+    assert v["norm"]["verdict"] == "contradicted"  # without normalisation is higher in every fold here
+    assert v["order"]["verdict"] == "contradicted"  # A-Softmax above LMCL in every fold here
