@@ -166,6 +166,23 @@ def move_slider(page, slider_class: str = "labkit-m-slider", readout_class: str 
     return before, after, slider_value(page, slider_class)
 
 
+def wait_for_readout(page, check, value: float, readout_class: str = "labkit-readout",
+                     timeout_s: float = READOUT_WAIT_S) -> str:
+    """Poll the visible readout until ``check(text, value)`` passes, or ``timeout_s`` passes; then run the check once
+    more so that its message says what the readout shows instead. Two key presses update the readout twice, so the
+    first change seen may still be the intermediate value: the test waits for the final one, never timing it."""
+    t0 = time.monotonic()
+    while True:
+        text = widget_text(page, readout_class)
+        try:
+            check(text, value)
+            return text
+        except AssertionError:
+            if time.monotonic() - t0 > timeout_s:
+                raise
+        page.wait_for_timeout(100)
+
+
 def slider_latency(page, slider_class: str = "labkit-m-slider", readout_class: str = "labkit-readout",
                    key: str = "ArrowRight", presses: int = 2, timeout_s: float = READOUT_WAIT_S) -> tuple[str, str, float]:
     """Press a key on the visible slider and measure, inside the page, the time from the first keydown to the

@@ -28,7 +28,7 @@ def _move_visible_slider(page, artifacts, tag: str, check) -> None:
     assert fig_before, f"{tag}: no visible plotly figure"
     page.screenshot(path=str(artifacts / f"dashboard-{tag}-before.png"))
     _, after, value = lab_page.move_slider(page)
-    check(after, float(value))
+    lab_page.wait_for_readout(page, check, float(value))
     fig_after, waited = lab_page.wait_for_change(page, lambda: lab_page.figure_signature(page), fig_before)
     assert fig_after != fig_before, f"{tag}: the figure did not change within {waited:.0f} s of the slider moving"
     page.screenshot(path=str(artifacts / f"dashboard-{tag}-after.png"))

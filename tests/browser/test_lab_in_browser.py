@@ -50,7 +50,7 @@ def test_margin_slider_moves_figure_and_readout(browser, lab, artifacts, name):
         page.screenshot(path=str(artifacts / f"{name[:-6]}-slider-before.png"))
         readout_before, readout_after, value = lab_page.move_slider(page)
         assert float(value) == pytest.approx(START_M[name] + 0.10), f"the slider shows {value} after two steps"
-        CHECK_READOUT[name](readout_after, float(value))
+        lab_page.wait_for_readout(page, CHECK_READOUT[name], float(value))
         figure_after, waited = lab_page.wait_for_change(page, lambda: lab_page.figure_signature(page), figure_before)
         assert figure_after != figure_before, (
             f"the figure did not change within {waited:.0f} s of the margin slider moving")
