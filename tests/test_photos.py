@@ -85,7 +85,7 @@ def test_uploaded_files_reads_both_widget_layouts():
 
 
 def test_person_of_and_decision_summary_count_by_hand():
-    assert photos.person_of("Tony_Blair_0002.jpg") == "Tony_Blair" and photos.person_of("me.jpg") is None
+    assert photos.person_of("Kim_Clijsters_0002.jpg") == "Kim_Clijsters" and photos.person_of("me.jpg") is None
     ps = [_fake("A_B_0001.jpg"), _fake("A_B_0002.jpg"), _fake("C_0001.jpg"), _fake("upload.png")]
     s = np.array([[1, 0.6, 0.4, 0.9], [0.6, 1, 0.1, 0.9], [0.4, 0.1, 1, 0.9], [0.9, 0.9, 0.9, 1]])
     got = photos.decision_summary(ps, s, 0.3)
@@ -104,3 +104,19 @@ def test_untrained_model_takes_the_lab_crops():
     np.testing.assert_allclose(f[:1], again, rtol=1e-5, atol=1e-6)  # seeded: the same network (batch of 1 vs 2)
     assert model.card.threshold == 0.0
     assert torch.is_grad_enabled()
+
+
+def test_shipped_photos_show_people_the_lab_model_never_trained_on(data_dir):
+    """The shipped lab model trained on everybody outside LFW View 2 fold 0; every person of the shipped photos is
+    in that fold's pairs, so notebook 09 and `verify` show it strangers (the README of data/shipped/photos says so)."""
+    from labkit import zoo
+    from labkit.data.lfw import pair_people, read_pairs
+
+    pairs_file = data_dir("lfw") / "pairs.txt"
+    fold0 = pair_people([p for p in read_pairs(pairs_file) if p.fold == 0])
+    people = sorted({photos.person_of(p.name) for p in photos.shipped_photos()})
+    assert len(people) == 3 and set(people) <= fold0, f"not in View 2 fold 0: {sorted(set(people) - fold0)}"
+    lab = zoo.load_face_model("lab")
+    assert lab.card.info["test_split"] == "View 2 fold 0"
+    line = photos.training_overlap(lab, people, root=data_dir("lfw").parent)
+    assert "0 of 3 people here were in its training data" in line, line

@@ -23,7 +23,7 @@ from test_eval_pairs import save_small_model
 pytestmark = pytest.mark.slow
 
 SHIPPED = {p.name: p for p in photos.shipped_photos()}
-A, B = SHIPPED["Tony_Blair_0001.jpg"], SHIPPED["Colin_Powell_0001.jpg"]
+A, B = SHIPPED["Kim_Clijsters_0001.jpg"], SHIPPED["Hugo_Chavez_0001.jpg"]
 
 
 @pytest.fixture(scope="module")

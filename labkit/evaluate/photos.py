@@ -210,7 +210,7 @@ def untrained_model(seed: int = 0):
 
 
 def person_of(name: str) -> str | None:
-    """The person of a shipped photo from its LFW file name (``Tony_Blair_0002.jpg`` -> ``Tony_Blair``); ``None``
+    """The person of a shipped photo from its LFW file name (``Kim_Clijsters_0002.jpg`` -> ``Kim_Clijsters``); ``None``
     for a name without the ``_NNNN`` suffix (an upload: who it shows is unknown)."""
     stem = name.rsplit(".", 1)[0]
     head, _, tail = stem.rpartition("_")
