@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 PATHS = notebooks.notebook_paths()
 # Per-cell limit. The slowest fast-mode cell takes about a minute on a busy 2-core machine; a hang shows up as a
 # cell lasting the whole limit, so the limit is also what one hang costs.
-CELL_TIMEOUT = 420
+CELL_TIMEOUT = 900
 NO_DATA = "/nonexistent/labkit-no-data"
 
 

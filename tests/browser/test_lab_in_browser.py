@@ -27,7 +27,8 @@ def test_notebook_runs_clean_in_the_browser(browser, lab, artifacts, name):
             took = lab_page.run_all(page)
         except Exception:
             page.screenshot(path=str(artifacts / f"{name[:-6]}-TIMEOUT.png"))
-            raise AssertionError(f"{name} did not finish running in the browser: {lab_page.state(page)}") from None
+            raise AssertionError(f"{name} did not finish running in the browser within {lab_page.RUN_ALL_WAIT_S:.0f} s: "
+                                 f"{lab_page.state(page)}") from None
         page.screenshot(path=str(artifacts / f"{name[:-6]}.png"), full_page=False)
         assert lab_page.error_outputs(page) == []
         assert lab_page.real_console_errors(console) == []
