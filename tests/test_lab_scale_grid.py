@@ -116,3 +116,28 @@ def test_verdicts_on_synthetic_folds():
     assert v["margin"]["verdict"] == "shown"
     assert v["norm"]["verdict"] == "contradicted"  # without normalisation is higher in every fold here
     assert v["order"]["verdict"] == "contradicted"  # A-Softmax above LMCL in every fold here
+
+
+def test_every_shipped_grid_record_is_there_and_tracked():
+    """The ten-fold manifest in the repository lists only records that exist with their sha256 and that git does not
+    ignore. A manifest committed without its runs/ files broke notebook 07 on a fresh clone once (a `runs/` rule in
+    .gitignore hid them); this test fails on that clone, and locally it asks git whether any record would be left out."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    out = Path(__file__).resolve().parents[1] / "data" / "shipped" / "lab_scale" / "ten_folds"
+    listed = set(G.read_manifest(out).get("runs", {}))
+    assert G.shipped_keys(out) == listed, "a record the manifest lists is missing or has another sha256"
+    assert len(G.load_shipped(out)) == len(listed)
+    root = out.parents[3]
+    if (root / ".git").exists() and shutil.which("git"):
+        files = [str(out / e["file"]) for e in G.read_manifest(out)["runs"].values()] + [str(out / "MANIFEST.json")]
+        ignored = subprocess.run(["git", "-C", str(root), "check-ignore", *files], capture_output=True, text=True)
+        assert ignored.stdout.strip() == "", f"git ignores shipped grid records: {ignored.stdout.split()[:3]}"
+
+
+def test_a_manifest_without_its_records_says_what_is_missing(tmp_path):
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"runs": {"k": {"file": "runs/k.json", "sha256": "0", "order": 0}}}))
+    with pytest.raises(FileNotFoundError, match=r"lists 1 record\(s\) that are not there \(first: runs/k.json\)"):
+        G.load_shipped(tmp_path)

@@ -30,8 +30,9 @@ from labkit.notebooks import NOTEBOOK_DIR
 pytestmark = pytest.mark.slow
 
 PATHS = notebooks.notebook_paths()
-# Per-cell limit. The slowest fast-mode cell takes about a minute on a busy 2-core machine; a hang shows up as a
-# cell lasting the whole limit, so the limit is also what one hang costs.
+# Per-cell limit. The slowest fast-mode cell (notebook 06 embedding ~2,000 faces with the reference model, uncached)
+# takes about a minute on a quiet 2-core machine and several on a loaded one; a hang shows up as a cell lasting the
+# whole limit, so the limit is also what one hang costs.
 CELL_TIMEOUT = 900
 NO_DATA = "/nonexistent/labkit-no-data"
 

@@ -124,6 +124,11 @@ def load_shipped(out: str | Path) -> list[dict[str, Any]]:
     """Every record the manifest lists, in the order they finished (a partial grid gives what is there)."""
     out = Path(out)
     runs = read_manifest(out).get("runs", {})
+    missing = [e["file"] for e in runs.values() if not (out / e["file"]).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{out}/MANIFEST.json lists {len(missing)} record(s) that are not there (first: {missing[0]}); "
+            "commit the runs/ files together with the manifest, or rerun the grid to rewrite them")
     return [json.loads((out / e["file"]).read_text()) for e in sorted(runs.values(), key=lambda e: e["order"])]
 
 
