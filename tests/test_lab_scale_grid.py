@@ -127,12 +127,13 @@ def test_every_shipped_grid_record_is_there_and_tracked():
     from pathlib import Path
 
     out = Path(__file__).resolve().parents[1] / "data" / "shipped" / "lab_scale" / "ten_folds"
-    listed = set(G.read_manifest(out).get("runs", {}))
+    runs = G.read_manifest(out).get("runs", {})
+    listed = set(runs)
     assert G.shipped_keys(out) == listed, "a record the manifest lists is missing or has another sha256"
     assert len(G.load_shipped(out)) == len(listed)
     root = out.parents[3]
     if (root / ".git").exists() and shutil.which("git"):
-        files = [str(out / e["file"]) for e in G.read_manifest(out)["runs"].values()] + [str(out / "MANIFEST.json")]
+        files = [str(out / e["file"]) for e in runs.values()] + [str(out / "MANIFEST.json")]
         ignored = subprocess.run(["git", "-C", str(root), "check-ignore", *files], capture_output=True, text=True)
         assert ignored.stdout.strip() == "", f"git ignores shipped grid records: {ignored.stdout.split()[:3]}"
 
