@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from dataclasses import replace
 
 from labkit.experiments.lab_scale import grid as G
 from labkit.experiments.lab_scale import stats, tenfold
@@ -19,16 +20,56 @@ def test_full_grid_order_and_size():
     jobs = G.ten_fold_jobs("full")
     main = [j for j in jobs if j.experiment == "main"]
     ident = [j for j in jobs if j.experiment == "identities"]
-    assert len(main) == 80 and len(ident) == 18
-    assert len({G.job_key(j) for j in jobs}) == 98
-    # folds 0-2 first, then the identities figure, then folds 3-9
-    first = jobs.index(ident[0])
-    assert {j.data.test_fold for j in jobs[:first]} == {0, 1, 2}
-    assert {j.data.test_fold for j in jobs[first + 18:]} == set(range(3, 10))
+    sched = [j for j in jobs if j.experiment == "schedule"]
+    assert len(main) == 80 and len(ident) == 18 and len(sched) == 15
+    assert len({G.job_key(j) for j in jobs}) == 113
+    # folds 0-2 first, then the schedule check and the identities figure on them, then folds 3-9
+    first = jobs.index(sched[0])
+    assert [j.experiment for j in jobs[:first]] == ["main"] * 24 and {j.data.test_fold for j in jobs[:first]} == {0, 1, 2}
+    assert jobs[first:first + 15] == sched and jobs[first + 15:first + 33] == ident
+    assert {j.data.test_fold for j in jobs[first + 33:]} == set(range(3, 10))
+    # the schedule check: 24 epochs of the settings whose comparisons make Tables 1-2, each with a 16-epoch partner
+    assert {j.config.epochs for j in sched} == {G.SCHEDULE_EPOCHS} == {24}
+    assert {j.config.name for j in sched} == set(G.SCHEDULE_RECIPES) and {j.data.test_fold for j in sched} == {0, 1, 2}
+    for j in sched:
+        partner = [m for m in main if m.data == j.data and m.config == replace(j.config, epochs=G.TEN_FOLD_EPOCHS)]
+        assert len(partner) == 1
     assert jobs[0].config.name == "LMCL m=0.35" and all(j.data.extra == ("celeba",) for j in jobs)
     # identities runs: nested caps, all trained for the same number of steps as a 16-epoch run on all faces
     assert {j.data.max_identities for j in ident} == {300, 600, 1200}
     assert {j.config.steps for j in ident} == {G.IDENTITY_RUN_STEPS} and all(j.config.steps == 0 for j in main)
+
+
+def test_shards_split_the_grid_without_overlap_and_skip_what_is_done():
+    jobs = G.ten_fold_jobs("full")
+    done = {G.job_key(j) for j in jobs[:26]}
+    parts = [G.jobs_to_train(jobs, done, (k, 3)) for k in range(3)]
+    keys = [[G.job_key(j) for j in p] for p in parts]
+    assert sum(map(len, keys)) == len(jobs) - 26 and len(set().union(*map(set, keys))) == len(jobs) - 26
+    assert not set().union(*map(set, keys)) & done
+    assert G.jobs_to_train(jobs, done) == jobs[26:]  # one shard: the full list in order
+    with pytest.raises(ValueError, match="0 <= k < K"):
+        G.jobs_to_train(jobs, done, (3, 3))
+
+
+def _ship_many(args):
+    out, first, n = args
+    jobs = G.ten_fold_jobs("full")
+    for j in jobs[first:first + n]:
+        rec = {"label": j.config.name, "split": j.data.split, "data": {"train_people": 1}, "seconds": 1.0,
+               "accuracy": 0.5, "converged": True}
+        G.ship_record(out, j, rec, {"command": "test"})
+
+
+def test_shards_shipping_at_once_keep_every_entry(tmp_path):
+    """Eight processes ship 12 runs each into one folder at the same moment: the locked manifest lists all 96."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(8) as pool:
+        pool.map(_ship_many, [(str(tmp_path), 12 * k, 12) for k in range(8)])
+    man = G.read_manifest(tmp_path)
+    assert man["runs_done"] == 96 and len(G.shipped_keys(tmp_path)) == 96
+    assert sorted(e["order"] for e in man["runs"].values()) == list(range(96))
 
 
 def _record(label: str, fold: int, acc: float, scores, same, rank1: float = 0.5, angle: float = 50.0) -> dict:

@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--threads", type=cli.positive_int, default=training.CPU_THREADS,
                         help="torch CPU threads per run (results do not depend on it beyond float round-off)")
         ap.add_argument("--shard", type=str, default=None,
-                        help="k/K: train only every K-th distinct run starting at k into the run cache, write nothing")
+                        help="k/K: train only every K-th distinct run starting at k (run K processes at once); "
+                             "with --ten-folds each ships into --out, else into the run cache, writing nothing")
         ap.add_argument("--note", default="", help="how the grid was run (e.g. in shards), stored in MANIFEST.json")
         ap.add_argument("--out", type=Path, help="folder for results.json and MANIFEST.json (e.g. data/shipped/lab_scale)")
         ap.add_argument("--save-model", type=Path, metavar="FILE",
@@ -196,10 +197,15 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.out is None:
                 raise cli.UsageError("--ten-folds needs --out FOLDER (e.g. data/shipped/lab_scale/ten_folds)")
+            try:
+                shard = _shard(args.shard) if args.shard else (0, 1)
+            except ValueError as exc:
+                raise cli.UsageError(str(exc)) from None
             training.CPU_THREADS = args.threads
             torch.set_num_threads(args.threads)
-            run_ten_fold_grid(args.out, args.mode, command="python -m labkit.experiments " + " ".join(argv),
-                              threads=args.threads, log=lambda s: print(s, flush=True))
+            command = [a for a in argv if a != args.shard and a != "--shard"]  # the grid's command, not one shard's
+            run_ten_fold_grid(args.out, args.mode, command="python -m labkit.experiments " + " ".join(command),
+                              threads=args.threads, log=lambda s: print(s, flush=True), shard=shard)
             return 0
         if args.out is not None and args.out.exists() and not args.out.is_dir():
             raise cli.UsageError(f"--out {args.out} is a file; give a folder for results.json and MANIFEST.json")

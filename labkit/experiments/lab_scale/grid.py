@@ -1,8 +1,13 @@
 """The ten-fold grid (notebook 07): Fig. 5 (LMCL at m = 0 ... 0.45), Table 1 (LMCL with / without feature
 normalisation) and Table 2 (Softmax, NSL, A-Softmax, LMCL) on every LFW View 2 fold, each model trained on the LFW
 people outside its fold plus the CelebA identities (:attr:`DataConfig.extra`) and tested on the fold's 600 pairs;
-and the identities figure (softmax and LMCL m = 0.35 trained on nested samples of 300, 600 and 1,200 of those people,
-on three folds).
+the identities figure (softmax and LMCL m = 0.35 trained on nested samples of 300, 600 and 1,200 of those people,
+on three folds); and the schedule check (the settings Table 2 and Table 1 compare, trained 24 epochs instead of 16 on
+three folds), which asks whether the training length decides any verdict: three of the settings still gain training
+accuracy at the end of 16 epochs.
+
+The grid can run as ``K`` processes (``--shard k/K``: job ``i`` of the full list belongs to process ``i mod K``),
+each shipping into the same folder; the manifest is updated under a lock on ``<out>/.manifest.lock``.
 
 Every finished run is shipped at once (:func:`ship_record`): its record is written atomically to
 ``<out>/runs/<key>.json``, then ``<out>/MANIFEST.json`` is rewritten atomically with its entry (file, sha256,
@@ -16,6 +21,8 @@ the training faces to their class weights.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -24,7 +31,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -46,6 +53,12 @@ IDENTITY_STEPS = (300, 600, 1200)
 IDENTITY_FOLDS = (0, 1, 2)
 #: the folds whose main settings run before the identities figure (then the remaining folds)
 EARLY_FOLDS = (0, 1, 2)
+#: the schedule check: the settings whose comparisons make the verdicts of Tables 1-2 (Softmax, NSL, A-Softmax,
+#: LMCL m = 0.35 with and without feature normalisation), 1.5x as long, on the early folds; paired with their 16-epoch
+#: runs of the main grid (same seed, so the same initial weights and batch order at the start)
+SCHEDULE_EPOCHS = 24
+SCHEDULE_FOLDS = (0, 1, 2)
+SCHEDULE_RECIPES = ("LMCL m=0.35", "Softmax", "LMCL m=0", "A-Softmax m=4", "LMCL m=0.35, no feature norm")
 
 
 def main_configs(epochs: int = TEN_FOLD_EPOCHS, margins: Sequence[float] = MARGINS) -> list[ExperimentConfig]:
@@ -59,7 +72,7 @@ def main_configs(epochs: int = TEN_FOLD_EPOCHS, margins: Sequence[float] = MARGI
 
 def ten_fold_jobs(mode: str = "full", image_size: tuple[int, int] = TEN_FOLD_SIZE) -> list[Job]:
     """Every run of the ten-fold grid in the order it is trained. ``full``: folds 0-2 (all main recipes), the
-    identities figure on folds 0-2, then folds 3-9. ``fast`` (CI and the pre-flight check): fold 0, LMCL and
+    schedule check on folds 0-2, the identities figure on folds 0-2, then folds 3-9. ``fast`` (CI and the pre-flight check): fold 0, LMCL and
     Softmax for 1 epoch on 200 training people, and LMCL on 100 for 40 steps."""
     if mode == "fast":
         dc = DataConfig(image_size=image_size, protocol="view2", test_fold=0, extra=("celeba",), max_identities=200)
@@ -74,6 +87,8 @@ def ten_fold_jobs(mode: str = "full", image_size: tuple[int, int] = TEN_FOLD_SIZ
 
     cfgs = main_configs()
     out = [Job("main", c, fold(k), 0) for k in EARLY_FOLDS for c in cfgs]
+    longer = [c for c in main_configs(SCHEDULE_EPOCHS) if c.name in SCHEDULE_RECIPES]
+    out += [Job("schedule", c, fold(k), 0) for k in SCHEDULE_FOLDS for c in longer]
     for k in IDENTITY_FOLDS:
         for n in IDENTITY_STEPS:
             out += [Job("identities", replace(c, steps=IDENTITY_RUN_STEPS), replace(fold(k), max_identities=n), 0)
@@ -139,18 +154,35 @@ def ship_record(out: str | Path, job: Job, record: dict[str, Any], header: dict[
     rel = f"runs/{key}.json"
     text = json.dumps({**record, "experiment": job.experiment, "run_key": key}) + "\n"
     _atomic_write(out / rel, text)
+    with _manifest_lock(out):
+        _add_to_manifest(out, key, rel, text, job, record, header)
+    return out / rel
+
+
+@contextlib.contextmanager
+def _manifest_lock(out: Path) -> Iterator[None]:
+    """An exclusive lock on ``<out>/.manifest.lock`` (the grid's shards update one manifest)."""
+    with open(out / ".manifest.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _add_to_manifest(out: Path, key: str, rel: str, text: str, job: Job, record: dict[str, Any],
+                     header: dict[str, Any]) -> None:
     man = read_manifest(out)
     runs = man.get("runs", {})
     runs[key] = {"file": rel, "sha256": hashlib.sha256(text.encode()).hexdigest(), "label": record["label"],
                  "split": record["split"], "experiment": job.experiment,
-                 "train_people": record["data"]["train_people"], "seconds": round(float(record["seconds"]), 1),
+                 "epochs": int(job.config.epochs), "train_people": record["data"]["train_people"], "seconds": round(float(record["seconds"]), 1),
                  "accuracy": round(float(record["accuracy"]), 5), "converged": bool(record["converged"]),
                  "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                  "order": runs[key]["order"] if key in runs else len(runs)}
     man = {**man, **header, "runs": runs, "runs_done": len(runs),
            "wall_seconds_done": round(sum(e["seconds"] for e in runs.values()), 1)}
     _atomic_write(out / "MANIFEST.json", json.dumps(man, indent=1) + "\n")
-    return out / rel
 
 
 def manifest_header(mode: str, all_jobs: Sequence[Job], command: str, threads: int) -> dict[str, Any]:
@@ -163,7 +195,8 @@ def manifest_header(mode: str, all_jobs: Sequence[Job], command: str, threads: i
                  "folds": sorted({j.data.test_fold for j in all_jobs}), "extra_training_people": list(all_jobs[0].data.extra),
                  "recipes": sorted({j.config.name for j in all_jobs}),
                  "identity_steps": sorted({j.data.max_identities for j in all_jobs if j.data.max_identities})},
-        "order": "folds 0-2 (every recipe), the identities figure on folds 0-2, then folds 3-9",
+        "order": "folds 0-2 (every recipe), the schedule check (24 epochs) on folds 0-2, the identities figure on "
+                 "folds 0-2, then folds 3-9",
         "data": {"root": "LABKIT_DATA (lfw/ protocol files, lfw_aligned_112x96/, celeba_test_112x96/)",
                  "test": "the 600 pairs of each View 2 fold of pairs.txt; identification among the fold's people"},
         "threads_per_run": threads,
@@ -171,19 +204,31 @@ def manifest_header(mode: str, all_jobs: Sequence[Job], command: str, threads: i
     }
 
 
+def jobs_to_train(all_jobs: Sequence[Job], done: set[str], shard: tuple[int, int] = (0, 1)) -> list[Job]:
+    """The jobs one shard ``(k, K)`` still has to train: those at places ``k``, ``k + K``, ... of the full list whose
+    key is not in ``done``. The K shards of one list are disjoint and together cover it."""
+    k, n_shards = shard
+    if not 0 <= k < n_shards:
+        raise ValueError(f"shard must be k/K with 0 <= k < K, got {k}/{n_shards}")
+    return [j for i, j in enumerate(all_jobs) if i % n_shards == k and job_key(j) not in done]
+
+
 def run_ten_fold_grid(out: str | Path, mode: str = "full", command: str = "", threads: int = 1,
-                      log: Callable[[str], None] = print, stop_after: int | None = None) -> int:
+                      log: Callable[[str], None] = print, stop_after: int | None = None,
+                      shard: tuple[int, int] = (0, 1)) -> int:
     """Train every job of :func:`ten_fold_jobs` not yet shipped in ``out``, shipping each as it finishes; returns
-    the number trained by this call. ``stop_after``: train at most that many (a test's way to interrupt)."""
+    the number trained by this call. ``stop_after``: train at most that many (a test's way to interrupt).
+    ``shard = (k, K)``: only the jobs whose place in the full list is ``k`` mod ``K`` (run K of these at once)."""
     from labkit.experiments.lab_scale import training
     from labkit.experiments.lab_scale.data import load_lab_data
 
     all_jobs = ten_fold_jobs(mode)
     header = manifest_header(mode, all_jobs, command, threads)
     done = shipped_keys(out)
-    todo = [j for j in all_jobs if job_key(j) not in done]
-    log(f"{time.strftime('%H:%M:%S')} ten-fold grid ({mode}): {len(all_jobs) - len(todo)} of {len(all_jobs)} runs "
-        f"already shipped in {out}, {len(todo)} to train")
+    todo = jobs_to_train(all_jobs, done, shard)
+    k, n_shards = shard
+    log(f"{time.strftime('%H:%M:%S')} ten-fold grid ({mode}, shard {k}/{n_shards}): {len(done)} of {len(all_jobs)} "
+        f"runs already shipped in {out}, {len(todo)} to train here")
     data, trained = None, 0
     for j in todo:
         if stop_after is not None and trained >= stop_after:
@@ -196,7 +241,8 @@ def run_ten_fold_grid(out: str | Path, mode: str = "full", command: str = "", th
         ship_record(out, j, rec, header)
         trained += 1
         ident = rec["identification"]["rank1"]
-        log(f"{time.strftime('%H:%M:%S')} {j.data.split}, {data.info['train_people']} people, {j.config.name}: "
+        log(f"{time.strftime('%H:%M:%S')} {j.experiment}, {j.data.split}, {data.info['train_people']} people, "
+            f"{j.config.name}, {j.config.epochs} epochs: "
             f"{100 * rec['accuracy']:.2f} %, rank-1 {100 * ident:.1f} %, angle {rec['train_angle_deg']:.1f} deg, "
             f"train acc {100 * rec['history'][-1]['train_acc']:.1f} %, converged {rec['converged']} "
             f"({rec['seconds']:.0f} s)")
