@@ -143,7 +143,8 @@ def test_verdicts_on_synthetic_folds():
     from labkit.experiments.lab_scale.verdicts import tenfold_verdicts
 
     def rec(head, m, fold, acc, norm=True):
-        r = _record("", fold, acc, [0.9, 0.1], [True, False])
+        # rank-1 runs against accuracy in Fig. 5: m = 0 identifies best in every fold, larger m worse
+        r = _record("", fold, acc, [0.9, 0.1], [True, False], rank1=0.6 - 0.1 * m + 0.001 * (k % 2) * m)
         r["config"] = {"head": head, "m": m, "normalize_features": norm}
         return r
 
@@ -157,6 +158,10 @@ def test_verdicts_on_synthetic_folds():
     assert v["margin"]["verdict"] == "shown"
     assert v["norm"]["verdict"] == "contradicted"  # without normalisation is higher in every fold here
     assert v["order"]["verdict"] == "contradicted"  # A-Softmax above LMCL in every fold here
+    # each measure has its own verdict; the headline one is the accuracy's
+    assert v["margin"]["by_measure"] == {"accuracy": "shown", "rank1": "contradicted", "tar": "not shown"}
+    assert all(x["verdict"] == x["by_measure"]["accuracy"] for x in v.values())
+    assert all(len(line.split("; ")) == 3 for x in v.values() for line in x["lines"])
 
 
 def test_every_shipped_grid_record_is_there_and_tracked():

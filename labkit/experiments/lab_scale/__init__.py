@@ -36,7 +36,8 @@ on the same split and seed (:func:`unit`).
 The ten-fold grid (issue #23): every View 2 fold, LFW + CelebA training people (:attr:`DataConfig.extra`), a
 nested cap on the number of training people (:attr:`DataConfig.max_identities`), pooled TAR at FAR = 1e-3 and
 rank-1 identification per run; :mod:`.grid` (jobs, shipping each record as it finishes, resuming),
-:mod:`.tenfold` (its tables and the identities figure), :func:`tenfold_verdicts`. :mod:`.export` writes any run as
+:mod:`.tenfold` (its tables and the identities figure), :mod:`.schedule_check` (does 24 epochs instead of 16 change
+a comparison?), :func:`tenfold_verdicts`. :mod:`.export` writes any run as
 a face-model file (``python -m labkit.experiments --save-model FILE``), the shipped ``--model lab`` among them.
 
 Modules: :mod:`.configs` (recipes, grid), :mod:`.data` (faces), :mod:`.training` (one run, the cached grid,
@@ -60,7 +61,7 @@ from labkit.experiments.lab_scale.verdicts import (design_verdict, loss_reading,
                                                    ranking_verdict, tenfold_verdicts)
 from labkit.experiments.lab_scale.plots import plot_bars, plot_diagnostics, plot_identities, plot_margin_curve
 from labkit.experiments.lab_scale.stats import paired_over_folds, pooled_tar, pooled_tar_difference
-from labkit.experiments.lab_scale import grid, tenfold
+from labkit.experiments.lab_scale import grid, schedule_check, tenfold
 from labkit.experiments.lab_scale.export import save_run_model, train_and_save
 from labkit.experiments.lab_scale.cli import effective_grid, main, run_jobs, run_suite
 from labkit.experiments.published import PAPER
@@ -73,5 +74,5 @@ __all__ = [
     "run_suite", "summarize", "paired_difference", "describe_difference", "difference_table", "convergence_table",
     "diagnostics_table", "save_records", "load_records", "markdown_table", "plot_margin_curve", "plot_bars",
     "plot_diagnostics", "plot_identities", "main", "margin_pairs", "tenfold_verdicts", "paired_over_folds", "pooled_tar",
-    "pooled_tar_difference", "grid", "tenfold", "save_run_model", "train_and_save", "margin_verdict", "design_verdict", "norm_verdict", "ranking_verdict", "loss_reading",
+    "pooled_tar_difference", "grid", "schedule_check", "tenfold", "save_run_model", "train_and_save", "margin_verdict", "design_verdict", "norm_verdict", "ranking_verdict", "loss_reading",
 ]

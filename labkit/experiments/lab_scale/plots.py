@@ -102,7 +102,7 @@ def plot_diagnostics(records: Sequence[dict[str, Any]], title: str = ""):
 
 
 def plot_identities(rows: Sequence[dict[str, Any]], title: str = ""):
-    """The identities figure (notebook 07 section 14): verification accuracy, pooled TAR at FAR = 1e-3 and rank-1
+    """The identities figure (notebook 07 section 15): verification accuracy, pooled TAR at FAR = 1e-3 and rank-1
     against the number of training people, softmax and LMCL m = 0.35, means over the folds present
     (:func:`labkit.experiments.lab_scale.tenfold.identities_table`)."""
     import plotly.graph_objects as go

@@ -225,7 +225,7 @@ def _fold(record: dict[str, Any]) -> int:
 def paired_over_folds(records: Sequence[dict[str, Any]], a: str, b: str,
                       value: Callable[[dict[str, Any]], float], by: str = "label") -> dict[str, Any]:
     """``value(a) - value(b)`` paired on the View 2 fold (same training people, test pairs, seed), notebook 07
-    sections 13-15: the mean difference over the n folds both settings have, its s.e. std(ddof=1)/sqrt(n), a 95 %
+    sections 13-16: the mean difference over the n folds both settings have, its s.e. std(ddof=1)/sqrt(n), a 95 %
     Student-t interval over folds, how many folds have the sign of the mean (``same_sign``), and ``resolved``: the
     interval excludes 0 (n >= 3)."""
     ra = {_fold(r): r for r in records if r[by] == a}

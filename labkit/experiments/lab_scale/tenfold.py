@@ -1,4 +1,4 @@
-"""Analysis of the ten-fold grid (:mod:`labkit.experiments.lab_scale.grid`, notebook 07 sections 12-15): the records
+"""Analysis of the ten-fold grid (:mod:`labkit.experiments.lab_scale.grid`, notebook 07 sections 12-16): the records
 of Fig. 5, Table 1 and Table 2 picked out of the shipped runs, a summary per setting with the three measures (10-fold
 accuracy on each fold's 600 pairs; TAR at FAR = 1e-3 over the pooled 6,000 View 2 pairs, each scored by its own
 fold's model; rank-1 identification among the fold's people) beside the training faces' mean angle to their class
