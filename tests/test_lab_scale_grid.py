@@ -21,16 +21,20 @@ def test_full_grid_order_and_size():
     main = [j for j in jobs if j.experiment == "main"]
     ident = [j for j in jobs if j.experiment == "identities"]
     sched = [j for j in jobs if j.experiment == "schedule"]
-    assert len(main) == 80 and len(ident) == 18 and len(sched) == 15
-    assert len({G.job_key(j) for j in jobs}) == 113
+    assert len(main) == 80 and len(ident) == 18 and len(sched) == 15 + 14
+    assert len({G.job_key(j) for j in jobs}) == 127
     # folds 0-2 first, then the schedule check and the identities figure on them, then folds 3-9
     first = jobs.index(sched[0])
     assert [j.experiment for j in jobs[:first]] == ["main"] * 24 and {j.data.test_fold for j in jobs[:first]} == {0, 1, 2}
-    assert jobs[first:first + 15] == sched and jobs[first + 15:first + 33] == ident
+    assert jobs[first:first + 15] == sched[:15] and jobs[first + 15:first + 33] == ident
     assert {j.data.test_fold for j in jobs[first + 33:]} == set(range(3, 10))
+    # then the second stage: Fig. 5's m = 0.35 and m = 0 at 24 epochs on folds 3-9, after every main run
+    assert jobs[-14:] == sched[15:] and [j.experiment for j in jobs[first + 33:-14]] == ["main"] * 56
+    assert {(j.config.name, j.data.test_fold) for j in sched[15:]} == {(n, k) for n in G.SCHEDULE_ALL_FOLDS_RECIPES
+                                                                       for k in range(3, 10)}
     # the schedule check: 24 epochs of the settings whose comparisons make Tables 1-2, each with a 16-epoch partner
     assert {j.config.epochs for j in sched} == {G.SCHEDULE_EPOCHS} == {24}
-    assert {j.config.name for j in sched} == set(G.SCHEDULE_RECIPES) and {j.data.test_fold for j in sched} == {0, 1, 2}
+    assert {j.config.name for j in sched} == set(G.SCHEDULE_RECIPES) and {j.data.test_fold for j in sched[:15]} == {0, 1, 2}
     for j in sched:
         partner = [m for m in main if m.data == j.data and m.config == replace(j.config, epochs=G.TEN_FOLD_EPOCHS)]
         assert len(partner) == 1

@@ -57,10 +57,33 @@ def test_comparisons_say_which_sign_flips(records):
     assert nsl_soft["accuracy"]["long"]["diff"] == pytest.approx(0.002 - 0.01)
     assert not nsl_soft["accuracy"]["kept"] and comps[("LMCL m=0.35", "A-Softmax m=4")]["accuracy"]["kept"]
     lines = S.statement(S.longer_vs_shorter(records), S.comparisons(records))
-    assert any("4 of 5 comparisons keep their sign" in s and "LMCL m=0 − Softmax" in s for s in lines)
+    assert any("5 of 6 comparisons keep their sign" in s and "LMCL m=0 − Softmax" in s for s in lines)
     assert any(s.startswith("12 of 15 runs pass the convergence rule at 16 epochs, 15 of 15 at 24") for s in lines)
     table = S.comparison_table(S.comparisons(records), 16, 24)
     assert table.count("\n") == 2 + len(S.COMPARISONS) - 1
+
+
+def test_resolved_ten_fold_differences_are_looked_up_at_the_longer_schedule(records):
+    def diff(value: float, resolved: bool) -> dict:
+        return {"diff": value, "resolved": resolved}
+
+    verdicts = {"order": {"claim": "order", "pairs": [
+        {"a": "LMCL", "b": "NSL", "accuracy": diff(0.02, True), "rank1": diff(0.05, True)},
+        {"a": "NSL", "b": "Softmax", "accuracy": diff(0.02, True), "rank1": diff(0.01, False)}]},
+        "margin": {"claim": "margin", "pairs": [
+            {"a": "LMCL m=0.35", "b": "LMCL m=0.25", "accuracy": diff(0.01, True), "rank1": diff(0.0, False)}]}}
+    rows = S.resolved_at_both_lengths(verdicts, S.comparisons(records))
+    assert [(r["a"], r["measure"]) for r in rows] == [("LMCL", "accuracy"), ("LMCL", "rank1"), ("NSL", "accuracy"),
+                                                      ("LMCL m=0.35", "accuracy")]
+    # LMCL (m = 0.35) - NSL (m = 0) stays at +2 points at 24 epochs; NSL - Softmax turns to -0.8 (softmax gains 3)
+    assert rows[0]["long"]["diff"] == pytest.approx(0.02) and rows[0]["kept"] and rows[1]["kept"]
+    assert rows[2]["long"]["diff"] == pytest.approx(-0.008) and rows[2]["kept"] is False
+    assert rows[3]["long"] is None and rows[3]["kept"] is None  # m = 0.25 is not trained longer
+    line = S.resolved_statement(rows, 24)
+    assert line == ("Of the 4 differences the ten-fold verdicts resolve, the schedule check trains both settings of 3; "
+                    "2 of them keep their sign at 24 epochs, these change it: NSL − Softmax (accuracy). "
+                    "Not in the check: LMCL m=0.35 − LMCL m=0.25 (accuracy).")
+    assert S.resolved_statement([], 24).startswith("No ten-fold verdict resolves")
 
 
 def test_before_the_check_has_run():

@@ -13,9 +13,13 @@ from typing import Any, Sequence
 
 from labkit.experiments.lab_scale.stats import paired_over_folds
 
-#: the comparisons behind the Table 1 and Table 2 verdicts (recipe names as the grid labels its runs)
-COMPARISONS = (("LMCL m=0.35", "A-Softmax m=4"), ("A-Softmax m=4", "LMCL m=0"), ("LMCL m=0", "Softmax"),
+#: the comparisons behind the Fig. 5, Table 1 and Table 2 verdicts (recipe names as the grid labels its runs)
+COMPARISONS = (("LMCL m=0.35", "LMCL m=0"), ("LMCL m=0.35", "A-Softmax m=4"), ("A-Softmax m=4", "LMCL m=0"), ("LMCL m=0", "Softmax"),
                ("LMCL m=0.35", "Softmax"), ("LMCL m=0.35", "LMCL m=0.35, no feature norm"))
+#: the recipe behind each setting name of :data:`labkit.experiments.lab_scale.tenfold.EXPERIMENTS`
+RECIPE_OF = {"LMCL m=0.35": "LMCL m=0.35", "LMCL m=0": "LMCL m=0", "LMCL": "LMCL m=0.35", "NSL": "LMCL m=0",
+             "A-Softmax": "A-Softmax m=4", "Softmax": "Softmax", "LMCL, feature normalisation": "LMCL m=0.35",
+             "LMCL, no feature normalisation": "LMCL m=0.35, no feature norm"}
 #: what each record gives a paired difference of: (key, printed name, value)
 VALUES = (("accuracy", "accuracy", lambda r: r["accuracy"]),
           ("rank1", "rank-1", lambda r: r["identification"]["rank1"]),
@@ -137,3 +141,41 @@ def statement(longer: Sequence[dict[str, Any]], comps: Sequence[dict[str, Any]])
         out.append(f"In {what}, {len(comps) - len(flipped)} of {len(comps)} comparisons keep their sign at {l} epochs"
                    + (f"; these change sign: {', '.join(flipped)}." if flipped else "."))
     return out
+
+
+def resolved_at_both_lengths(verdicts: dict[str, dict[str, Any]], comps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each difference that a ten-fold verdict resolves (:func:`labkit.experiments.lab_scale.verdicts.tenfold_verdicts`,
+    accuracy or rank-1, 16 epochs on every fold) next to the same comparison at the check's longer schedule on its
+    folds (:func:`comparisons`): ``kept`` says whether the longer runs' mean has the same sign; ``long`` is None
+    when the check does not train both settings."""
+    by = {(c["a"], c["b"]): c for c in comps}
+    out = []
+    for v in verdicts.values():
+        for d in v["pairs"]:
+            for key in ("accuracy", "rank1"):
+                if not d[key]["resolved"]:
+                    continue
+                comp = by.get((RECIPE_OF.get(d["a"]), RECIPE_OF.get(d["b"])))
+                long = comp[key]["long"] if comp else None
+                out.append({"claim": v["claim"], "a": d["a"], "b": d["b"], "measure": key, "ten_fold": d[key],
+                            "long": long, "kept": None if long is None else (long["diff"] > 0) == (d[key]["diff"] > 0)})
+    return out
+
+
+def resolved_statement(rows: Sequence[dict[str, Any]], long_epochs: int) -> str:
+    """One sentence on :func:`resolved_at_both_lengths`."""
+    if not rows:
+        return "No ten-fold verdict resolves a difference yet, so the schedule check has none to test."
+    name = {"accuracy": "accuracy", "rank1": "rank-1"}
+    checked = [r for r in rows if r["kept"] is not None]
+    flipped = [r for r in checked if not r["kept"]]
+    missing = [r for r in rows if r["kept"] is None]
+
+    def say(r: dict[str, Any]) -> str:
+        return f"{r['a']} − {r['b']} ({name[r['measure']]})"
+
+    text = (f"Of the {len(rows)} differences the ten-fold verdicts resolve, the schedule check trains both settings of "
+            f"{len(checked)}; {len(checked) - len(flipped)} of them keep their sign at {long_epochs} epochs")
+    text += f", these change it: {', '.join(say(r) for r in flipped)}" if flipped else ""
+    text += f". Not in the check: {', '.join(say(r) for r in missing)}." if missing else "."
+    return text

@@ -233,12 +233,18 @@ def paired_over_folds(records: Sequence[dict[str, Any]], a: str, b: str,
     folds = sorted(set(ra) & set(rb))
     if not folds:
         raise ValueError(f"no fold has both {a!r} and {b!r}")
-    d = np.array([value(ra[k]) - value(rb[k]) for k in folds], float)
+    return {"a": a, "b": b, **fold_differences([value(ra[k]) - value(rb[k]) for k in folds], folds)}
+
+
+def fold_differences(per_fold: Sequence[float], folds: Sequence[int]) -> dict[str, Any]:
+    """Mean, s.e. std(ddof=1)/sqrt(n), 95 % Student-t interval, ``same_sign`` (folds with the sign of the mean) and
+    ``resolved`` (the interval excludes 0, n >= 3) of one paired difference per fold."""
+    d = np.asarray(per_fold, float)
     mean = float(d.mean())
     se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
     half = t95(d.size - 1) * se if d.size > 1 else float("inf")
     same = int(np.sum(np.sign(d) == np.sign(mean))) if mean != 0 else 0
-    return {"a": a, "b": b, "n": len(folds), "folds": folds, "diff": mean, "se": se, "ci95": (mean - half, mean + half),
+    return {"n": len(folds), "folds": list(folds), "diff": mean, "se": se, "ci95": (mean - half, mean + half),
             "same_sign": same, "resolved": bool(d.size >= 3 and abs(mean) > half), "per_fold": [float(x) for x in d]}
 
 

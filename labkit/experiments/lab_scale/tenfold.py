@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from labkit.experiments.lab_scale.stats import paired_over_folds, pooled_tar, pooled_tar_difference
+from labkit.experiments.lab_scale.stats import fold_differences, paired_over_folds, pooled_tar, pooled_tar_difference
 
 FAR = 1e-3
 
@@ -118,24 +118,27 @@ def differences(records: Sequence[dict[str, Any]], name: str, pairs: Sequence[tu
 
 
 def difference_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Markdown table of :func:`differences`: mean ± s.e. over folds, folds agreeing in sign, resolved or not."""
-    def cell(p: dict[str, Any], scale: float = 100.0, unit: str = "") -> str:
+    """Markdown table of :func:`differences`: mean ± s.e. over folds, folds agreeing in sign (for the pooled TAR:
+    leave-one-fold-out pools agreeing with the full pool's sign), resolved or not."""
+    def cell(p: dict[str, Any], scale: float = 100.0, unit: str = "", of: str = "folds") -> str:
         mark = " **(resolved)**" if p["resolved"] else ""
-        return (f"{scale * p['diff']:+.2f}{unit} ± {scale * p['se']:.2f} ({p['same_sign']} of {p['n']} folds)"
+        return (f"{scale * p['diff']:+.2f}{unit} ± {scale * p['se']:.2f} ({p['same_sign']} of {p['n']} {of})"
                 f"{mark}")
 
     lines = ["| difference | accuracy (points) | TAR @ FAR 1e-3, pooled (points, jackknife s.e.) | rank-1 (points) | "
              "angle to class weight (°) |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['a']} − {r['b']} | {cell(r['accuracy'])} | {cell(r['tar'])} | {cell(r['rank1'])} | "
+        lines.append(f"| {r['a']} − {r['b']} | {cell(r['accuracy'])} | {cell(r['tar'], of='leave-one-fold-out pools')} | {cell(r['rank1'])} | "
                      f"{cell(r['angle'], 1.0, '°')} |")
     return "\n".join(lines)
 
 
 def identities_table(records: Sequence[dict[str, Any]], folds: Sequence[int] = (0, 1, 2)) -> list[dict[str, Any]]:
-    """The identities figure's numbers: for softmax and LMCL m = 0.35, per number of training people (the capped
-    runs and the main grid's run on the same folds), the mean over the folds present of accuracy, rank-1 and
-    pooled TAR, and the LMCL − softmax difference paired over those folds."""
+    """The identities figure's numbers (notebook 07 section 15): for softmax and LMCL m = 0.35, per number of
+    training people (the capped runs and the main grid's 16-epoch run on all the people of the same folds; the
+    schedule check's longer runs are left out), the mean over the folds present of accuracy, rank-1 and pooled TAR,
+    and the LMCL − softmax difference paired over those folds (``diff``, ``diff_rank1``). Rows go from the fewest
+    people to all of them."""
     def kind(c: dict[str, Any]) -> str | None:
         if c["head"] == "softmax":
             return "Softmax"
@@ -146,7 +149,8 @@ def identities_table(records: Sequence[dict[str, Any]], folds: Sequence[int] = (
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for r in records:
         k = kind(r["config"])
-        if k is None or r["data"]["test_fold"] not in folds:
+        # the schedule check's longer runs train on all the people too, but for more steps: not a point of this figure
+        if k is None or r["data"]["test_fold"] not in folds or r.get("experiment", "main") not in ("main", "identities"):
             continue
         n = r["data"]["max_identities"] or 0
         if r.get("experiment") == "main" and n == 0:
@@ -185,3 +189,22 @@ def identities_markdown(rows: Sequence[dict[str, Any]]) -> str:
                      f"{100 * s['train_acc']:.1f} | {100 * m['accuracy']:.1f} / {100 * m['rank1']:.1f} / {100 * m['train_acc']:.1f} | "
                      f"{diff(r['diff'])} | {diff(r['diff_rank1'])} |")
     return "\n".join(lines)
+
+
+def identities_growth(rows: Sequence[dict[str, Any]], key: str = "diff") -> dict[str, Any] | None:
+    """Does the margin's advantage grow with the number of identities? The LMCL − softmax difference (``key``:
+    ``"diff"`` accuracy, ``"diff_rank1"`` rank-1) on all the training people minus the same difference on the
+    fewest, paired on the fold (a difference of paired differences over the folds both rows have): mean, s.e.,
+    ``same_sign`` and ``resolved`` as :func:`labkit.experiments.lab_scale.stats.paired_over_folds`, plus the two
+    rows' people. None when fewer than two rows have the difference."""
+    have = [r for r in rows if r.get(key) is not None]
+    if len(have) < 2:
+        return None
+    lo, hi = have[0], have[-1]
+    at_lo = dict(zip(lo[key]["folds"], lo[key]["per_fold"]))
+    at_hi = dict(zip(hi[key]["folds"], hi[key]["per_fold"]))
+    folds = sorted(set(at_lo) & set(at_hi))
+    if not folds:
+        return None
+    return {"from_people": lo["people"], "to_people": hi["people"],
+            **fold_differences([at_hi[k] - at_lo[k] for k in folds], folds)}
