@@ -96,7 +96,7 @@ def test_paired_over_folds_matches_a_direct_computation():
         stats.paired_over_folds(a, "A", "C", lambda r: r["accuracy"])
 
 
-def test_pooled_tar_and_its_jackknife():
+def test_pooled_tar_and_its_fold_bootstrap():
     rng = np.random.default_rng(0)
     recs = []
     for label, shift in (("A", 2.0), ("B", 1.0)):
@@ -104,18 +104,30 @@ def test_pooled_tar_and_its_jackknife():
             same = np.r_[np.ones(300, bool), np.zeros(300, bool)]
             recs.append(_record(label, k, 0.9, np.where(same, rng.normal(shift, 1, 600), rng.normal(0, 1, 600)), same))
     a = [r for r in recs if r["label"] == "A"]
+    b = [r for r in recs if r["label"] == "B"]
     # independent TAR at FAR 1e-3 over 1,200 impostors: at most 1 impostor above the threshold
     s = np.concatenate([r["pair_scores"] for r in a])
     y = np.concatenate([r["pair_same"] for r in a])
     imp = np.sort(s[~y])[::-1]
     # floor(1e-3 * 1,200) = 1 false accept allowed: accept a score above the second-highest impostor
     assert stats.pooled_tar(a, 1e-3) == pytest.approx(np.mean(s[y] > imp[1]))
-    p = stats.pooled_tar_difference(recs, "A", "B")
-    loo = np.array([stats.pooled_tar([r for r in a if r["data"]["test_fold"] != j]) -
-                    stats.pooled_tar([r for r in recs if r["label"] == "B" and r["data"]["test_fold"] != j])
-                    for j in range(4)])
-    assert p["se"] == pytest.approx(math.sqrt(3 / 4 * np.sum((loo - loo.mean()) ** 2)))
-    assert p["diff"] > 0 and p["n"] == 4
+    # the vectorised resampler agrees with the ROC computation on every multiset of folds, ties included
+    tied = [{**r, "pair_scores": list(np.round(r["pair_scores"], 1))} for r in a]
+    picks = np.array([[0, 1, 2, 3], [0, 0, 0, 0], [3, 1, 1, 2], [2, 3, 2, 3]])
+    for far in (1e-3, 1e-2, 0.1, 0.0):
+        want = [stats.pooled_tar([tied[i] for i in row], far) for row in picks]
+        assert stats.pooled_tar_resampled(tied, picks, far) == pytest.approx(want)
+    # the paired bootstrap: the same resamples for both settings, recomputed here through the ROC
+    p = stats.pooled_tar_difference(recs, "A", "B", n_boot=60, seed=3)
+    again = np.random.default_rng(3).integers(0, 4, size=(60, 4))
+    direct = np.array([stats.pooled_tar([a[i] for i in row]) - stats.pooled_tar([b[i] for i in row]) for row in again])
+    assert p["se"] == pytest.approx(direct.std(ddof=1)) and p["n"] == 4
+    assert p["ci95"] == pytest.approx(tuple(np.percentile(direct, [2.5, 97.5])))
+    assert p["diff"] == pytest.approx(stats.pooled_tar(a) - stats.pooled_tar(b)) and p["diff"] > 0.15
+    assert p["resolved"] and p["share"] == pytest.approx(np.mean(direct > 0))  # a shift of one s.d. is resolved
+    same_dist = [{**r, "label": "A2"} for r in a]
+    q = stats.pooled_tar_difference(recs + same_dist, "A", "A2", n_boot=60)
+    assert q["diff"] == 0 and q["se"] == 0 and not q["resolved"]  # identical scores: no difference, none resolved
 
 
 def test_fast_grid_ships_each_run_atomically_and_resumes(tmp_path, data_dir):

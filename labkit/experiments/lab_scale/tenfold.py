@@ -98,7 +98,7 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def differences(records: Sequence[dict[str, Any]], name: str, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """For each (a, b): the paired differences over the folds both have, of accuracy, rank-1 and the mean angle,
-    and of the pooled TAR at FAR = 1e-3 (jackknife s.e. over folds)."""
+    and of the pooled TAR at FAR = 1e-3 (its s.e. and interval from a paired bootstrap over folds)."""
     recs = experiment(records, name)
     have = {r["label"] for r in recs}
     out = []
@@ -117,18 +117,25 @@ def differences(records: Sequence[dict[str, Any]], name: str, pairs: Sequence[tu
     return out
 
 
+def agreement(p: dict[str, Any]) -> str:
+    """How much of the evidence agrees with a difference's sign: folds for a per-fold difference, bootstrap
+    resamples of the folds for the pooled TAR (:func:`labkit.experiments.lab_scale.stats.pooled_tar_difference`)."""
+    if "share" in p:
+        return f"{100 * p['share']:.0f} % of fold resamples"
+    return f"{p['same_sign']} of {p['n']} folds"
+
+
 def difference_table(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown table of :func:`differences`: mean ± s.e. over folds, folds agreeing in sign (for the pooled TAR:
-    leave-one-fold-out pools agreeing with the full pool's sign), resolved or not."""
-    def cell(p: dict[str, Any], scale: float = 100.0, unit: str = "", of: str = "folds") -> str:
+    the share of bootstrap resamples of the folds with the full pool's sign), resolved or not."""
+    def cell(p: dict[str, Any], scale: float = 100.0, unit: str = "") -> str:
         mark = " **(resolved)**" if p["resolved"] else ""
-        return (f"{scale * p['diff']:+.2f}{unit} ± {scale * p['se']:.2f} ({p['same_sign']} of {p['n']} {of})"
-                f"{mark}")
+        return f"{scale * p['diff']:+.2f}{unit} ± {scale * p['se']:.2f} ({agreement(p)}){mark}"
 
-    lines = ["| difference | accuracy (points) | TAR @ FAR 1e-3, pooled (points, jackknife s.e.) | rank-1 (points) | "
+    lines = ["| difference | accuracy (points) | TAR @ FAR 1e-3, pooled (points, bootstrap s.e.) | rank-1 (points) | "
              "angle to class weight (°) |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['a']} − {r['b']} | {cell(r['accuracy'])} | {cell(r['tar'], of='leave-one-fold-out pools')} | {cell(r['rank1'])} | "
+        lines.append(f"| {r['a']} − {r['b']} | {cell(r['accuracy'])} | {cell(r['tar'])} | {cell(r['rank1'])} | "
                      f"{cell(r['angle'], 1.0, '°')} |")
     return "\n".join(lines)
 

@@ -144,9 +144,10 @@ def _verdict(right: bool, wrong: bool) -> str:
 
 
 def _say(p: dict[str, Any], what: str = "accuracy", scale: float = 100.0, unit: str = " points") -> str:
-    units = "leave-one-fold-out pools" if what.startswith("TAR") else "folds"  # the pooled TAR's s.e. is a jackknife
-    return (f"{p['a']} − {p['b']}: {scale * p['diff']:+.2f}{unit} ± {scale * p['se']:.2f} {what}, {p['same_sign']} of "
-            f"{p['n']} {units} agree ({'resolved' if p['resolved'] else 'not resolved'})")
+    from labkit.experiments.lab_scale.tenfold import agreement
+
+    return (f"{p['a']} − {p['b']}: {scale * p['diff']:+.2f}{unit} ± {scale * p['se']:.2f} {what}, {agreement(p)} "
+            f"agree ({'resolved' if p['resolved'] else 'not resolved'})")
 
 
 #: the ten-fold grid's measures, in the order the verdicts print them (notebook 07 section 13)
@@ -158,7 +159,7 @@ def tenfold_verdicts(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, A
     *contradicted* from differences paired over folds
     (:func:`labkit.experiments.lab_scale.stats.paired_over_folds`: resolved = the 95 % interval over folds excludes
     0), once per measure: ``by_measure`` holds the verdict from the accuracy (the paper's measure, also ``verdict``),
-    from rank-1 among the fold's people and from the pooled TAR at FAR = 1e-3 (jackknife over folds).
+    from rank-1 among the fold's people and from the pooled TAR at FAR = 1e-3 (paired bootstrap over folds).
 
     1. a margin helps and the accuracy saturates at 0.35 (the paper: m = 0 is worst, accuracy rises with m and
        saturates at 0.35): shown when LMCL m = 0.35 beats m = 0 (resolved) and no other m beats
