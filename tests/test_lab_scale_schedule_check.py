@@ -65,7 +65,7 @@ def test_comparisons_say_which_sign_flips(records):
 
 def test_resolved_ten_fold_differences_are_looked_up_at_the_longer_schedule(records):
     def diff(value: float, resolved: bool) -> dict:
-        return {"diff": value, "resolved": resolved}
+        return {"diff": value, "resolved": resolved, "se": 0.005, "same_sign": 9, "n": 10}
 
     verdicts = {"order": {"claim": "order", "pairs": [
         {"a": "LMCL", "b": "NSL", "accuracy": diff(0.02, True), "rank1": diff(0.05, True)},
@@ -84,6 +84,9 @@ def test_resolved_ten_fold_differences_are_looked_up_at_the_longer_schedule(reco
                     "2 of them keep their sign at 24 epochs, these change it: NSL − Softmax (accuracy). "
                     "Not in the check: LMCL m=0.35 − LMCL m=0.25 (accuracy).")
     assert S.resolved_statement([], 24).startswith("No ten-fold verdict resolves")
+    table = S.resolved_table(rows, 16, 24)
+    assert table.count("\n") == 1 + 3  # header, rule, the three differences the check trains
+    assert "| NSL − Softmax | accuracy | +2.00 ± 0.50 (9 of 10 folds) | " in table and "| -0.80 ± 0.00 (3 of 3 folds) | no | yes |" in table
 
 
 def test_before_the_check_has_run():

@@ -179,3 +179,19 @@ def resolved_statement(rows: Sequence[dict[str, Any]], long_epochs: int) -> str:
     text += f", these change it: {', '.join(say(r) for r in flipped)}" if flipped else ""
     text += f". Not in the check: {', '.join(say(r) for r in missing)}." if missing else "."
     return text
+
+
+def resolved_table(rows: Sequence[dict[str, Any]], short: int, long: int) -> str:
+    """Markdown table of :func:`resolved_at_both_lengths`: each resolved ten-fold difference at the grid's length
+    and at the check's, with whether it keeps its sign and whether it is still resolved."""
+    checked = [r for r in rows if r["long"] is not None]
+    if not checked:
+        return "The schedule check trains no pair of settings behind a resolved ten-fold difference yet."
+    name = {"accuracy": "accuracy", "rank1": "rank-1"}
+    lines = [f"| difference | measure | {short} epochs (points) | {long} epochs (points) | sign kept | resolved at {long} |",
+             "|---|---|---|---|---|---|"]
+    for r in checked:
+        t, l = r["ten_fold"], r["long"]
+        lines.append(f"| {r['a']} − {r['b']} | {name[r['measure']]} | {_pm(t)[:-1]} folds) | {_pm(l)[:-1]} folds) | "
+                     f"{'yes' if r['kept'] else 'no'} | {'yes' if l['resolved'] else 'no'} |")
+    return "\n".join(lines)
