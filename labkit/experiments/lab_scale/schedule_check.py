@@ -3,9 +3,12 @@
 Three of the grid's settings (Softmax, A-Softmax, LMCL without feature normalisation) still gain training accuracy
 at the end of their 16 epochs, so they fail the lab's convergence rule
 (:func:`labkit.experiments.lab_scale.training.converged`). The grid therefore also trains the settings whose
-comparisons make Tables 1-2 (:data:`labkit.experiments.lab_scale.grid.SCHEDULE_RECIPES`) for 24 epochs on folds
-0-2, with the same seed. This module pairs each 24-epoch run with its 16-epoch run on the same fold, and asks of
-every comparison the verdicts use whether it keeps its sign when both settings train longer."""
+comparisons make Fig. 5 and Tables 1-2 (:data:`labkit.experiments.lab_scale.grid.SCHEDULE_RECIPES`) for 24 epochs
+on folds 0-2, with the same seed, and then Fig. 5's two settings
+(:data:`labkit.experiments.lab_scale.grid.SCHEDULE_ALL_FOLDS_RECIPES`) on the other seven folds. This module pairs
+each 24-epoch run with its 16-epoch run on the same fold, asks of every comparison the verdicts use whether it keeps
+its sign when both settings train longer (on the folds where all four runs exist), and puts each difference a
+ten-fold verdict resolves beside its value at 24 epochs."""
 
 from __future__ import annotations
 
