@@ -83,11 +83,7 @@ def test_the_normalisation_and_order_paragraphs(reading, records):
 
 
 def test_the_tar_and_identities_paragraphs(reading, records):
-    pairs = {"fig5": [("LMCL m=0.35", "LMCL m=0"), ("LMCL m=0.15", "LMCL m=0"), ("LMCL m=0.25", "LMCL m=0"),
-                      ("LMCL m=0.45", "LMCL m=0"), ("LMCL m=0.35", "LMCL m=0.25"), ("LMCL m=0.35", "LMCL m=0.45")],
-             "table1": [("LMCL, feature normalisation", "LMCL, no feature normalisation")],
-             "table2": [("LMCL", "A-Softmax"), ("A-Softmax", "NSL"), ("NSL", "Softmax"), ("LMCL", "Softmax")]}
-    tars = [d["tar"] for name, ps in pairs.items() for d in TF.differences(records, name, ps)]
+    tars = [d["tar"] for name, ps in TF.DIFFERENCE_PAIRS.items() for d in TF.differences(records, name, ps)]
     assert len(tars) == 11 and not any(t["resolved"] for t in tars)  # "TAR at FAR = 1e-3 resolves nothing"
     rows = TF.identities_table(records, folds=(0, 1, 2))
     lo, mid, hi = rows[0], rows[2], rows[-1]

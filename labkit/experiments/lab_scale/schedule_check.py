@@ -17,16 +17,25 @@ from typing import Any, Sequence
 from labkit.experiments.lab_scale.stats import paired_over_folds
 
 #: the comparisons behind the Fig. 5, Table 1 and Table 2 verdicts (recipe names as the grid labels its runs)
-COMPARISONS = (("LMCL m=0.35", "LMCL m=0"), ("LMCL m=0.35", "A-Softmax m=4"), ("A-Softmax m=4", "LMCL m=0"), ("LMCL m=0", "Softmax"),
-               ("LMCL m=0.35", "Softmax"), ("LMCL m=0.35", "LMCL m=0.35, no feature norm"))
-#: the recipe behind each setting name of :data:`labkit.experiments.lab_scale.tenfold.EXPERIMENTS`
-RECIPE_OF = {"LMCL m=0.35": "LMCL m=0.35", "LMCL m=0": "LMCL m=0", "LMCL": "LMCL m=0.35", "NSL": "LMCL m=0",
-             "A-Softmax": "A-Softmax m=4", "Softmax": "Softmax", "LMCL, feature normalisation": "LMCL m=0.35",
-             "LMCL, no feature normalisation": "LMCL m=0.35, no feature norm"}
+COMPARISONS = (("LMCL m=0.35", "LMCL m=0"), ("LMCL m=0.35", "A-Softmax m=4"), ("A-Softmax m=4", "LMCL m=0"),
+               ("LMCL m=0", "Softmax"), ("LMCL m=0.35", "Softmax"), ("LMCL m=0.35", "LMCL m=0.35, no feature norm"))
 #: what each record gives a paired difference of: (key, printed name, value)
 VALUES = (("accuracy", "accuracy", lambda r: r["accuracy"]),
           ("rank1", "rank-1", lambda r: r["identification"]["rank1"]),
           ("train_acc", "final training accuracy", lambda r: r["history"][-1]["train_acc"]))
+_NAME = {key: name for key, name, _ in VALUES}
+
+
+def recipe_of() -> dict[str, str]:
+    """The grid recipe (:func:`labkit.experiments.lab_scale.grid.main_configs`, by name) behind each setting name of
+    :data:`labkit.experiments.lab_scale.tenfold.EXPERIMENTS`, found by that setting's own predicate."""
+    from dataclasses import asdict
+
+    from labkit.experiments.lab_scale.grid import main_configs
+    from labkit.experiments.lab_scale.tenfold import EXPERIMENTS
+
+    return {label: c.name for settings in EXPERIMENTS.values() for label, match in settings
+            for c in main_configs() if match(asdict(c))}
 
 
 def _runs(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,8 +104,8 @@ def comparisons(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _pm(p: dict[str, Any]) -> str:
-    return f"{100 * p['diff']:+.2f} ± {100 * p['se']:.2f} ({p['same_sign']} of {p['n']})"
+def _pm(p: dict[str, Any], of: str = "") -> str:
+    return f"{100 * p['diff']:+.2f} ± {100 * p['se']:.2f} ({p['same_sign']} of {p['n']}{of})"
 
 
 def longer_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -152,13 +161,14 @@ def resolved_at_both_lengths(verdicts: dict[str, dict[str, Any]], comps: Sequenc
     folds (:func:`comparisons`): ``kept`` says whether the longer runs' mean has the same sign; ``long`` is None
     when the check does not train both settings."""
     by = {(c["a"], c["b"]): c for c in comps}
+    recipe = recipe_of()
     out = []
     for v in verdicts.values():
         for d in v["pairs"]:
             for key in ("accuracy", "rank1"):
                 if not d[key]["resolved"]:
                     continue
-                comp = by.get((RECIPE_OF.get(d["a"]), RECIPE_OF.get(d["b"])))
+                comp = by.get((recipe.get(d["a"]), recipe.get(d["b"])))
                 long = comp[key]["long"] if comp else None
                 out.append({"claim": v["claim"], "a": d["a"], "b": d["b"], "measure": key, "ten_fold": d[key],
                             "long": long, "kept": None if long is None else (long["diff"] > 0) == (d[key]["diff"] > 0)})
@@ -169,13 +179,12 @@ def resolved_statement(rows: Sequence[dict[str, Any]], long_epochs: int) -> str:
     """One sentence on :func:`resolved_at_both_lengths`."""
     if not rows:
         return "No ten-fold verdict resolves a difference yet, so the schedule check has none to test."
-    name = {"accuracy": "accuracy", "rank1": "rank-1"}
     checked = [r for r in rows if r["kept"] is not None]
     flipped = [r for r in checked if not r["kept"]]
     missing = [r for r in rows if r["kept"] is None]
 
     def say(r: dict[str, Any]) -> str:
-        return f"{r['a']} − {r['b']} ({name[r['measure']]})"
+        return f"{r['a']} − {r['b']} ({_NAME[r['measure']]})"
 
     text = (f"Of the {len(rows)} differences the ten-fold verdicts resolve, the schedule check trains both settings of "
             f"{len(checked)}; {len(checked) - len(flipped)} of them keep their sign at {long_epochs} epochs")
@@ -190,11 +199,10 @@ def resolved_table(rows: Sequence[dict[str, Any]], short: int, long: int) -> str
     checked = [r for r in rows if r["long"] is not None]
     if not checked:
         return "The schedule check trains no pair of settings behind a resolved ten-fold difference yet."
-    name = {"accuracy": "accuracy", "rank1": "rank-1"}
     lines = [f"| difference | measure | {short} epochs (points) | {long} epochs (points) | sign kept | resolved at {long} |",
              "|---|---|---|---|---|---|"]
     for r in checked:
         t, l = r["ten_fold"], r["long"]
-        lines.append(f"| {r['a']} − {r['b']} | {name[r['measure']]} | {_pm(t)[:-1]} folds) | {_pm(l)[:-1]} folds) | "
+        lines.append(f"| {r['a']} − {r['b']} | {_NAME[r['measure']]} | {_pm(t, ' folds')} | {_pm(l, ' folds')} | "
                      f"{'yes' if r['kept'] else 'no'} | {'yes' if l['resolved'] else 'no'} |")
     return "\n".join(lines)

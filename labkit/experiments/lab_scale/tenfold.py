@@ -29,6 +29,14 @@ EXPERIMENTS: dict[str, list[tuple[str, Callable[[dict[str, Any]], bool]]]] = {
                ("LMCL", lambda c: c["head"] == "cosface" and c["normalize_features"] and abs(c["m"] - 0.35) < 1e-9)],
 }
 
+#: the paired differences notebook 07 section 13 tabulates, per experiment
+DIFFERENCE_PAIRS: dict[str, list[tuple[str, str]]] = {
+    "fig5": [("LMCL m=0.35", "LMCL m=0"), ("LMCL m=0.15", "LMCL m=0"), ("LMCL m=0.25", "LMCL m=0"),
+             ("LMCL m=0.45", "LMCL m=0"), ("LMCL m=0.35", "LMCL m=0.25"), ("LMCL m=0.35", "LMCL m=0.45")],
+    "table1": [("LMCL, feature normalisation", "LMCL, no feature normalisation")],
+    "table2": [("LMCL", "A-Softmax"), ("A-Softmax", "NSL"), ("NSL", "Softmax"), ("LMCL", "Softmax")],
+}
+
 
 def load(folder: str | Path | None = None) -> list[dict[str, Any]]:
     """The shipped records of the ten-fold grid (default ``data/shipped/lab_scale/ten_folds``); a partial grid
